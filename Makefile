@@ -1,0 +1,61 @@
+# beacon: `make run` serves, `make test` runs every test. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.deps-stamp
+RUST_SRC := $(shell find rust/src -name '*.rs') rust/Cargo.toml Cargo.toml
+
+.PHONY: run test test-rust test-python build-dev build-prod lint fmt bench bench-load clean deps system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip 'maturin>=1.7,<2'
+	$(VENV)/bin/maturin develop -q --release -E dev
+	touch $@
+
+deps: $(STAMP)
+
+# Debian packages the tests compare against or need (ruby-rack: the rack reference).
+system-deps:
+	scripts/system-deps
+
+$(VENV)/.build-prod: $(STAMP) $(RUST_SRC)
+	$(VENV)/bin/maturin develop --release -q -E dev
+	touch $@
+
+build-dev: $(STAMP)
+	$(VENV)/bin/maturin develop -q -E dev
+	rm -f $(VENV)/.build-prod
+
+build-prod: $(VENV)/.build-prod
+
+run: build-prod
+	$(VENV)/bin/beacon serve $(ARGS)
+
+test-rust:
+	cargo test --manifest-path rust/Cargo.toml --release
+
+test-python: build-prod system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint test-rust test-python
+
+lint: $(STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --manifest-path rust/Cargo.toml --all-targets --features python -- -D warnings
+	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/ruff format --check python tests bench
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests bench
+	$(VENV)/bin/ruff check --fix python tests bench
+
+bench: build-prod system-deps
+	$(PY) -m pytest bench --benchmark-only -p no:randomly $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) target data
