@@ -1,8 +1,21 @@
 //! beacon's native core. This file only wires the modules together; each concern lives
 //! in its own module, free of pyo3, with a `py.rs` (or `*_py.rs`) that binds it.
 
+pub mod backend;
+pub mod clock;
+pub mod envelope;
+pub mod event;
+pub mod filesink;
+pub mod flavor;
+pub mod ingest;
+#[cfg(feature = "python")]
+mod ingest_py;
 pub mod json;
 pub mod query;
+pub mod ring;
+pub mod spool;
+#[cfg(feature = "python")]
+mod tz_py;
 
 #[cfg(feature = "python")]
 mod python_module {
@@ -12,6 +25,8 @@ mod python_module {
     fn _beacon(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         crate::query::py::init_pymodule(m)?;
+        crate::ingest_py::init_pymodule(m)?;
+        crate::tz_py::init_pymodule(m)?;
         Ok(())
     }
 }

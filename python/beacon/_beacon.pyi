@@ -1,0 +1,74 @@
+"""Typed stub of beacon's native core (the Rust crate under rust/)."""
+
+from pathlib import Path
+from typing import Any
+
+__version__: str
+
+class MalformedQuery(ValueError):
+    """A query string that cannot be turned into JSON: bad %-encoding or invalid UTF-8
+    (rack mode), conflicting parameter types, or over a size, count or depth limit."""
+
+def encode_query(
+    query: bytes,
+    mode: str = "flat",
+    *,
+    max_bytes: int = 8192,
+    max_params: int = 256,
+    max_depth: int = 32,
+) -> bytes:
+    """Returns the compact JSON object for `query` in `mode` ("flat" or "rack").
+
+    Raises MalformedQuery for malformed input, ValueError for an unknown mode."""
+
+def is_valid_timezone(name: str) -> bool:
+    """True if `name` is an IANA time zone the native core knows."""
+
+class Ingest:
+    """The request path and its backends. Configure with `add_flavor` and the
+    `enable_*` calls, then `start()`; afterwards call `handle()` once per request."""
+
+    def __init__(
+        self,
+        *,
+        paths: list[str],
+        max_bytes: int,
+        max_params: int,
+        max_depth: int,
+        ring_capacity: int,
+    ) -> None: ...
+    def add_flavor(
+        self,
+        name: str,
+        *,
+        hosts: list[str],
+        timezone: str,
+        query_format: str,
+        required_params: list[str],
+        key_param: str | None,
+    ) -> None:
+        """Adds a flavor; raises ValueError for an unknown time zone or query format."""
+    def set_default_flavor(self, name: str | None) -> None:
+        """The flavor for requests whose Host matches none (None: answer 400)."""
+    def enable_file_backend(
+        self,
+        *,
+        data_dir: str | Path,
+        spool_dir: str | Path,
+        flush_interval_ms: int,
+        fsync_interval_ms: int | None,
+    ) -> None:
+        """Daily JSON-lines files under `data_dir`, overflow to `spool_dir`."""
+    def start(self) -> None:
+        """Builds the request path and starts the backend threads."""
+    def handle(self, target: bytes, host: bytes | None) -> int:
+        """Handles one request target (`/path?query`); returns the HTTP status:
+        200 accepted, 400 malformed/unknown host/missing parameter, 404, 414."""
+    def set_clock(self, ms: int | None) -> None:
+        """Injects the receipt time in ms since the epoch (tests); None: system clock."""
+    def reopen(self) -> None:
+        """Closes every open file; the next write reopens it (SIGHUP)."""
+    def shutdown(self) -> None:
+        """Drains every queue into its backend, flushes, and stops the threads."""
+    def stats(self) -> dict[str, Any]:
+        """Outcome counts per flavor and backend counters."""

@@ -1,0 +1,70 @@
+"""`beacon serve | check-config | --version`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import NoReturn
+
+from beacon import __version__
+from beacon.config import Config, ConfigError, load_config
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"beacon: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="beacon", description="Web-analytics beacon ingestion server.")
+    p.add_argument("--version", action="version", version=f"beacon {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--config", metavar="PATH", help="JSON config file")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="public listener address")
+    serve.add_argument("--data-dir", metavar="DIR", help="where daily files are written")
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("path", metavar="PATH")
+    return p
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    for problem in problems:
+        print(f"beacon: config: {problem}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config if args.command == "serve" else args.path) if (
+            args.command == "check-config" or args.config
+        ) else Config()
+        if args.command == "serve":
+            cfg = cfg.with_overrides(args.listen, args.data_dir)
+    except ConfigError as e:
+        _fail(e.problems)
+    if args.command == "check-config":
+        print(f"beacon: {args.path}: ok ({len(cfg.flavors)} flavors)")
+        return
+    _setup_logging(cfg.log_level)
+    from beacon.server import run  # the server's imports are not needed to check a config
+
+    try:
+        run(cfg)
+    except OSError as e:
+        print(f"beacon: cannot listen on {cfg.listen}: {e.strerror}", file=sys.stderr)
+        sys.exit(1)

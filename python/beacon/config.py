@@ -1,0 +1,357 @@
+"""The JSON config file: parsed into frozen dataclasses, validated with every error
+collected and named by its key (`flavors[1].timezone: unknown time zone "Mars/Base"`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from beacon._beacon import is_valid_timezone
+
+T = TypeVar("T")
+
+QUERY_FORMATS = ("flat", "rack")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, one `key: problem` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class FlavorConfig:
+    name: str
+    hosts: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    query_format: str = "flat"
+    kafka_topic: str | None = None
+    kafka_key_param: str | None = None
+    required_params: tuple[str, ...] = ()
+
+    @property
+    def topic(self) -> str:
+        return self.kafka_topic or f"beacon.{self.name}"
+
+
+@dataclass(frozen=True)
+class FileBackendConfig:
+    enabled: bool = True
+    flush_interval_ms: int = 1000
+    fsync_interval_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class KafkaBackendConfig:
+    enabled: bool = False
+    bootstrap_servers: str = ""
+    producer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_query_bytes: int = 8192
+    max_params: int = 256
+    max_depth: int = 32
+    max_request_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: Address = Address("127.0.0.1", 8080)
+    admin_listen: Address = Address("127.0.0.1", 9090)
+    data_dir: Path = Path("data")
+    spool_dir_: Path | None = None
+    default_flavor: str | None = "default"
+    flavors: tuple[FlavorConfig, ...] = (FlavorConfig("default"),)
+    paths: tuple[str, ...] = ("/track",)
+    ring_capacity: int = 65536
+    file: FileBackendConfig = FileBackendConfig()
+    kafka: KafkaBackendConfig = KafkaBackendConfig()
+    limits: LimitsConfig = LimitsConfig()
+    log_level: str = "info"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool_dir_ or self.data_dir / "spool"
+
+    def with_overrides(self, listen: str | None, data_dir: str | None) -> Config:
+        """Applies command-line flags, which win over the file."""
+        errors = _Errors()
+        cfg = self
+        if listen is not None:
+            addr = errors.check("--listen", listen, _address)
+            if addr is not None:
+                cfg = replace(cfg, listen=addr)
+        if data_dir is not None:
+            cfg = replace(cfg, data_dir=Path(data_dir))
+        errors.raise_if_any()
+        return cfg
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, key: str, problem: str) -> None:
+        self.problems.append(f"{key}: {problem}")
+
+    def check(self, key: str, value: Any, parse: Callable[[Any], T]) -> T | None:
+        try:
+            return parse(value)
+        except ValueError as e:
+            self.add(key, str(e))
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+
+def _address(value: Any) -> Address:
+    if not isinstance(value, str):
+        raise ValueError(f"expected \"host:port\", got {json.dumps(value)}")
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected \"host:port\" with a port 1-65535, got {value!r}")
+    return Address(host, int(port))
+
+
+def _kind(expected: type | tuple[type, ...], what: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool) and bool not in (
+            expected if isinstance(expected, tuple) else (expected,)
+        ):
+            raise ValueError(f"expected {what}, got {json.dumps(value)}")
+        if not isinstance(value, expected):
+            raise ValueError(f"expected {what}, got {json.dumps(value)}")
+        return value
+
+    return parse
+
+
+def _positive_int(value: Any) -> int:
+    v: int = _kind(int, "a positive integer")(value)
+    if v <= 0:
+        raise ValueError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"expected a list of non-empty strings, got {json.dumps(value)}")
+    return tuple(value)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {json.dumps(value)}")
+        return str(value)
+
+    return parse
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str) or not is_valid_timezone(value):
+        raise ValueError(f"unknown time zone {json.dumps(value)}")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(
+            f"expected a name of letters, digits, '.', '_' or '-', got {json.dumps(value)}"
+        )
+    return value
+
+
+def _path_list(value: Any) -> tuple[str, ...]:
+    paths = _str_list(value)
+    bad = [p for p in paths if not p.startswith("/") or "?" in p]
+    if bad or not paths:
+        raise ValueError(f"expected absolute paths without '?', got {json.dumps(value)}")
+    return paths
+
+
+class _Section:
+    """Reads one JSON object, reporting wrong types, bad values and unknown keys."""
+
+    def __init__(self, errors: _Errors, prefix: str, obj: Any) -> None:
+        self.errors, self.prefix = errors, prefix
+        if not isinstance(obj, dict):
+            errors.add(prefix or "config", f"expected an object, got {json.dumps(obj)}")
+            obj = {}
+        self.obj: dict[str, Any] = obj
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str, parse: Callable[[Any], T], default: T) -> T:
+        self.used.add(name)
+        if name not in self.obj:
+            return default
+        got = self.errors.check(self.key(name), self.obj[name], parse)
+        return default if got is None else got
+
+    def optional(self, name: str, parse: Callable[[Any], T]) -> T | None:
+        self.used.add(name)
+        if self.obj.get(name) is None:
+            return None
+        return self.errors.check(self.key(name), self.obj[name], parse)
+
+    def raw(self, name: str) -> Any:
+        self.used.add(name)
+        return self.obj.get(name)
+
+    def finish(self) -> None:
+        for k in sorted(set(self.obj) - self.used):
+            self.errors.add(self.key(k), "unknown key")
+
+
+def _flavor(errors: _Errors, prefix: str, obj: Any) -> FlavorConfig | None:
+    s = _Section(errors, prefix, obj)
+    name = s.optional("name", _name)
+    if name is None and "name" not in s.obj:
+        errors.add(s.key("name"), "required")
+    flavor = FlavorConfig(
+        name=name or "",
+        hosts=s.get("hosts", _str_list, ()),
+        timezone=s.get("timezone", _timezone, "UTC"),
+        query_format=s.get("query_format", _one_of(QUERY_FORMATS), "flat"),
+        kafka_topic=s.optional("kafka_topic", _name),
+        kafka_key_param=s.optional("kafka_key_param", _kind(str, "a parameter name")),
+        required_params=s.get("required_params", _str_list, ()),
+    )
+    s.finish()
+    return flavor if name else None
+
+
+def _flavors(errors: _Errors, value: Any) -> tuple[FlavorConfig, ...]:
+    if not isinstance(value, list) or not value:
+        errors.add("flavors", "expected a non-empty list of flavor objects")
+        return ()
+    flavors = [_flavor(errors, f"flavors[{i}]", v) for i, v in enumerate(value)]
+    found = tuple(f for f in flavors if f is not None)
+    seen_names: set[str] = set()
+    seen_hosts: dict[str, str] = {}
+    for i, f in enumerate(flavors):
+        if f is None:
+            continue
+        if f.name in seen_names:
+            errors.add(f"flavors[{i}].name", f"duplicate flavor {f.name!r}")
+        seen_names.add(f.name)
+        for h in f.hosts:
+            other = seen_hosts.setdefault(h.lower(), f.name)
+            if other != f.name:
+                errors.add(f"flavors[{i}].hosts", f"host {h!r} already belongs to {other!r}")
+    return found
+
+
+def _file_backend(errors: _Errors, obj: Any) -> FileBackendConfig:
+    s = _Section(errors, "backends.file", obj)
+    cfg = FileBackendConfig(
+        enabled=s.get("enabled", _kind(bool, "true or false"), True),
+        flush_interval_ms=s.get("flush_interval_ms", _positive_int, 1000),
+        fsync_interval_ms=s.optional("fsync_interval_ms", _positive_int),
+    )
+    s.finish()
+    return cfg
+
+
+def _kafka_backend(errors: _Errors, obj: Any) -> KafkaBackendConfig:
+    s = _Section(errors, "backends.kafka", obj)
+    cfg = KafkaBackendConfig(
+        enabled=s.get("enabled", _kind(bool, "true or false"), False),
+        bootstrap_servers=s.get("bootstrap_servers", _kind(str, "a string"), ""),
+        producer=s.get("producer", _kind(dict, "an object of librdkafka settings"), {}),
+    )
+    if cfg.enabled and not cfg.bootstrap_servers:
+        errors.add("backends.kafka.bootstrap_servers", "required when kafka is enabled")
+    s.finish()
+    return cfg
+
+
+def _limits(errors: _Errors, obj: Any) -> LimitsConfig:
+    s = _Section(errors, "limits", obj)
+    d = LimitsConfig()
+    cfg = LimitsConfig(
+        max_query_bytes=s.get("max_query_bytes", _positive_int, d.max_query_bytes),
+        max_params=s.get("max_params", _positive_int, d.max_params),
+        max_depth=s.get("max_depth", _positive_int, d.max_depth),
+        max_request_bytes=s.get("max_request_bytes", _positive_int, d.max_request_bytes),
+    )
+    s.finish()
+    return cfg
+
+
+def parse_config(obj: Any) -> Config:
+    """Validates a decoded config object; raises ConfigError naming every problem."""
+    errors = _Errors()
+    top = _Section(errors, "", obj)
+    d = Config()
+    flavors = _flavors(errors, top.raw("flavors")) if "flavors" in top.obj else d.flavors
+    top.used.add("flavors")
+    backends = _Section(errors, "backends", top.raw("backends") or {})
+    file_cfg = _file_backend(errors, backends.raw("file") or {})
+    kafka_cfg = _kafka_backend(errors, backends.raw("kafka") or {})
+    backends.finish()
+    default = top.get("default_flavor", _kind((str, type(None)), "a flavor name or null"), None)
+    if "default_flavor" not in top.obj and len(flavors) == 1:
+        default = flavors[0].name
+    if default is not None and flavors and default not in {f.name for f in flavors}:
+        errors.add("default_flavor", f"{default!r} is not the name of a flavor")
+    cfg = Config(
+        listen=top.get("listen", _address, d.listen),
+        admin_listen=top.get("admin_listen", _address, d.admin_listen),
+        data_dir=Path(top.get("data_dir", _kind(str, "a directory path"), str(d.data_dir))),
+        spool_dir_=(
+            Path(p) if (p := top.optional("spool_dir", _kind(str, "a directory path"))) else None
+        ),
+        default_flavor=default,
+        flavors=flavors,
+        paths=top.get("paths", _path_list, d.paths),
+        ring_capacity=top.get("ring_capacity", _positive_int, d.ring_capacity),
+        file=file_cfg,
+        kafka=kafka_cfg,
+        limits=_limits(errors, top.raw("limits") or {}),
+        log_level=top.get("log_level", _one_of(LOG_LEVELS), d.log_level),
+    )
+    top.finish()
+    errors.raise_if_any()
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Reads and validates a JSON config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from e
+    # Whole-line `//` comments are allowed (the packaged example is commented); blanking
+    # them keeps line numbers right in error messages.
+    text = "\n".join("" if ln.lstrip().startswith("//") else ln for ln in text.splitlines())
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError([f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"])
+    return parse_config(obj)

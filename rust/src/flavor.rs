@@ -1,0 +1,109 @@
+//! A flavor (tenant): the per-site settings the request path needs, and the Host → flavor
+//! lookup.
+
+use crate::clock::Stamper;
+use crate::json;
+use crate::query::Mode;
+use std::collections::HashMap;
+
+/// What the envelope builder needs to know about one flavor.
+pub struct Flavor {
+    pub name: String,
+    /// `"name"` already escaped, copied into every event.
+    pub name_json: Box<[u8]>,
+    pub stamper: Stamper,
+    pub mode: Mode,
+    /// Parameters that must be present and non-empty, else the request is refused.
+    pub required: Vec<String>,
+    /// Parameter whose value becomes the Kafka message key.
+    pub key_param: Option<String>,
+}
+
+impl Flavor {
+    pub fn new(
+        name: &str,
+        stamper: Stamper,
+        mode: Mode,
+        required: Vec<String>,
+        key_param: Option<String>,
+    ) -> Self {
+        let mut name_json = Vec::new();
+        json::write_str(&mut name_json, name);
+        Flavor {
+            name: name.to_owned(),
+            name_json: name_json.into_boxed_slice(),
+            stamper,
+            mode,
+            required,
+            key_param,
+        }
+    }
+}
+
+/// Host header → flavor index. Matching ignores ASCII case and a `:port` suffix.
+#[derive(Default)]
+pub struct HostMap {
+    hosts: HashMap<Box<[u8]>, u16>,
+    default: Option<u16>,
+}
+
+impl HostMap {
+    pub fn new(default: Option<u16>) -> Self {
+        HostMap { hosts: HashMap::new(), default }
+    }
+
+    pub fn insert(&mut self, host: &str, flavor: u16) {
+        self.hosts.insert(normalise(host.as_bytes()).into_boxed_slice(), flavor);
+    }
+
+    /// The flavor for a Host header value (or its absence), falling back to the default.
+    pub fn lookup(&self, host: Option<&[u8]>) -> Option<u16> {
+        let found = host.and_then(|h| {
+            let h = strip_port(h);
+            if h.iter().any(u8::is_ascii_uppercase) {
+                self.hosts.get(&normalise(h)[..]).copied()
+            } else {
+                self.hosts.get(h).copied()
+            }
+        });
+        found.or(self.default)
+    }
+}
+
+fn strip_port(h: &[u8]) -> &[u8] {
+    // `[::1]:8080` keeps its brackets; `example.com:8080` loses the port.
+    match h.iter().rposition(|&b| b == b':') {
+        Some(i) if !h[i..].contains(&b']') && h[i + 1..].iter().all(u8::is_ascii_digit) => &h[..i],
+        _ => h,
+    }
+}
+
+fn normalise(h: &[u8]) -> Vec<u8> {
+    strip_port(h).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_lookup_ignores_case_and_port() {
+        let mut m = HostMap::new(None);
+        m.insert("Example.com", 1);
+        m.insert("[::1]", 2);
+        assert_eq!(m.lookup(Some(b"example.com")), Some(1));
+        assert_eq!(m.lookup(Some(b"EXAMPLE.COM:8080")), Some(1));
+        assert_eq!(m.lookup(Some(b"[::1]:80")), Some(2));
+        assert_eq!(m.lookup(Some(b"other.org")), None);
+        assert_eq!(m.lookup(None), None);
+    }
+
+    #[test]
+    fn unknown_host_falls_back_to_default() {
+        let mut m = HostMap::new(Some(0));
+        m.insert("a.example", 3);
+        assert_eq!(m.lookup(Some(b"b.example")), Some(0));
+        assert_eq!(m.lookup(None), Some(0));
+        assert_eq!(m.lookup(Some(b"a.example")), Some(3));
+    }
+}

@@ -1,0 +1,215 @@
+//! Python binding of the request path and its backends: `beacon._beacon.Ingest`.
+
+use crate::backend::{Backend, Counters};
+use crate::clock::{parse_tz, Stamper};
+use crate::filesink::{FileSink, FileSinkConfig};
+use crate::flavor::{Flavor, HostMap};
+use crate::ingest::{Ingest, OUTCOMES};
+use crate::query::{Limits, Mode};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct FlavorSpec {
+    name: String,
+    hosts: Vec<String>,
+    flavor: Flavor,
+}
+
+/// Built in two steps: `add_flavor` and the `enable_*` calls, then `start()`.
+#[pyclass(module = "beacon._beacon", name = "Ingest", unsendable)]
+pub struct PyIngest {
+    specs: Vec<FlavorSpec>,
+    default_flavor: Option<String>,
+    paths: Vec<String>,
+    limits: Limits,
+    ring_capacity: usize,
+    file: Option<(FileSinkConfig, PathBuf)>,
+    running: Option<Ingest>,
+    file_sink: Option<FileSink>,
+}
+
+fn err(e: impl std::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+#[pymethods]
+impl PyIngest {
+    #[new]
+    #[pyo3(signature = (*, paths, max_bytes, max_params, max_depth, ring_capacity))]
+    fn new(
+        paths: Vec<String>,
+        max_bytes: usize,
+        max_params: usize,
+        max_depth: usize,
+        ring_capacity: usize,
+    ) -> Self {
+        PyIngest {
+            specs: Vec::new(),
+            default_flavor: None,
+            paths,
+            limits: Limits { max_bytes, max_params, max_depth },
+            ring_capacity,
+            file: None,
+            running: None,
+            file_sink: None,
+        }
+    }
+
+    #[pyo3(signature = (name, *, hosts, timezone, query_format, required_params, key_param))]
+    fn add_flavor(
+        &mut self,
+        name: String,
+        hosts: Vec<String>,
+        timezone: &str,
+        query_format: &str,
+        required_params: Vec<String>,
+        key_param: Option<String>,
+    ) -> PyResult<()> {
+        let tz = parse_tz(timezone)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown time zone {timezone:?}")))?;
+        let mode = Mode::parse(query_format)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown query_format {query_format:?}")))?;
+        if required_params.len() > 64 {
+            return Err(PyValueError::new_err("at most 64 required_params"));
+        }
+        let flavor = Flavor::new(&name, Stamper::new(tz), mode, required_params, key_param);
+        self.specs.push(FlavorSpec { name, hosts, flavor });
+        Ok(())
+    }
+
+    fn set_default_flavor(&mut self, name: Option<String>) {
+        self.default_flavor = name;
+    }
+
+    #[pyo3(signature = (*, data_dir, spool_dir, flush_interval_ms, fsync_interval_ms))]
+    fn enable_file_backend(
+        &mut self,
+        data_dir: PathBuf,
+        spool_dir: PathBuf,
+        flush_interval_ms: u64,
+        fsync_interval_ms: Option<u64>,
+    ) {
+        let cfg = FileSinkConfig {
+            data_dir,
+            flush_interval: Duration::from_millis(flush_interval_ms),
+            fsync_interval: fsync_interval_ms.map(Duration::from_millis),
+            retry_interval: Duration::from_secs(1),
+        };
+        self.file = Some((cfg, spool_dir));
+    }
+
+    /// Builds the request path and starts the backend threads.
+    fn start(&mut self) -> PyResult<()> {
+        if self.running.is_some() {
+            return Err(err("already started"));
+        }
+        let names: Vec<String> = self.specs.iter().map(|s| s.name.clone()).collect();
+        let default = match &self.default_flavor {
+            Some(d) => Some(names.iter().position(|n| n == d).ok_or_else(|| {
+                PyValueError::new_err(format!("default_flavor {d:?} is not a flavor"))
+            })? as u16),
+            None => None,
+        };
+        let mut hosts = HostMap::new(default);
+        for (i, s) in self.specs.iter().enumerate() {
+            s.hosts.iter().for_each(|h| hosts.insert(h, i as u16));
+        }
+        let flavors = self.specs.drain(..).map(|s| s.flavor).collect();
+        let mut ingest = Ingest::new(flavors, hosts, self.paths.clone(), self.limits);
+        if let Some((cfg, spool_dir)) = self.file.take() {
+            let backend = Arc::new(
+                Backend::new("file", self.ring_capacity, &spool_dir, names.clone()).map_err(err)?,
+            );
+            self.file_sink = Some(FileSink::start(backend.clone(), cfg).map_err(err)?);
+            ingest.backends.push(backend);
+        }
+        self.running = Some(ingest);
+        Ok(())
+    }
+
+    /// One request: returns the HTTP status (200 accepted, 400, 404, 414).
+    fn handle(&mut self, target: &[u8], host: Option<&[u8]>) -> PyResult<u16> {
+        match &mut self.running {
+            Some(i) => Ok(i.handle(target, host).status()),
+            None => Err(err("not started")),
+        }
+    }
+
+    /// Injects the receipt time (ms since the epoch) for tests; `None` restores the clock.
+    fn set_clock(&mut self, ms: Option<i64>) -> PyResult<()> {
+        let i = self.running.as_mut().ok_or_else(|| err("not started"))?;
+        i.fixed_clock_ms = ms;
+        Ok(())
+    }
+
+    /// Closes every open file; the next write reopens (SIGHUP, logrotate).
+    fn reopen(&self) {
+        if let Some(f) = &self.file_sink {
+            f.reopen();
+        }
+    }
+
+    /// Flushes every queue to its backend and stops the backend threads.
+    fn shutdown(&mut self, py: Python<'_>) {
+        if let Some(mut sink) = self.file_sink.take() {
+            py.detach(move || sink.stop());
+        }
+    }
+
+    /// Counters: `{"flavors": {name: {outcome: n}}, "no_flavor": {...}, "backends": {...}}`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let Some(ingest) = &self.running else { return Ok(out) };
+        let flavors = PyDict::new(py);
+        let counts = ingest.counts();
+        for (f, row) in ingest.flavors.iter().zip(counts) {
+            flavors.set_item(&f.name, outcome_dict(py, row)?)?;
+        }
+        out.set_item("flavors", flavors)?;
+        out.set_item("no_flavor", outcome_dict(py, &counts[counts.len() - 1])?)?;
+        let backends = PyDict::new(py);
+        for b in &ingest.backends {
+            backends.set_item(b.name, backend_dict(py, b, self.file_sink.as_ref())?)?;
+        }
+        out.set_item("backends", backends)?;
+        Ok(out)
+    }
+}
+
+fn outcome_dict<'py>(py: Python<'py>, row: &[u64; 6]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, n) in OUTCOMES.iter().zip(row) {
+        d.set_item(*name, *n)?;
+    }
+    Ok(d)
+}
+
+fn backend_dict<'py>(
+    py: Python<'py>,
+    b: &Backend,
+    sink: Option<&FileSink>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let c = &b.counters;
+    d.set_item("buffered", b.queue.len())?;
+    d.set_item("capacity", b.queue.capacity())?;
+    d.set_item("queued_total", b.queue.pushed())?;
+    d.set_item("queue_full", b.queue.full_count())?;
+    d.set_item("written", Counters::get(&c.written))?;
+    d.set_item("bytes", Counters::get(&c.bytes))?;
+    d.set_item("spooled", Counters::get(&c.spooled))?;
+    d.set_item("replayed", Counters::get(&c.replayed))?;
+    d.set_item("dropped", Counters::get(&c.dropped))?;
+    d.set_item("errors", Counters::get(&c.errors))?;
+    d.set_item("spool_pending", b.spool().pending())?;
+    d.set_item("failing", sink.is_some_and(FileSink::is_failing))?;
+    Ok(d)
+}
+
+pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyIngest>()
+}
