@@ -5,6 +5,7 @@ use crate::clock::{parse_tz, Stamper};
 use crate::filesink::{FileSink, FileSinkConfig};
 use crate::flavor::{Flavor, HostMap};
 use crate::ingest::{Ingest, OUTCOMES};
+use crate::kafka_py::KafkaQueue;
 use crate::query::{Limits, Mode};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -28,6 +29,8 @@ pub struct PyIngest {
     limits: Limits,
     ring_capacity: usize,
     file: Option<(FileSinkConfig, PathBuf)>,
+    kafka_spool: Option<PathBuf>,
+    kafka: Option<Py<KafkaQueue>>,
     running: Option<Ingest>,
     file_sink: Option<FileSink>,
 }
@@ -54,6 +57,8 @@ impl PyIngest {
             limits: Limits { max_bytes, max_params, max_depth },
             ring_capacity,
             file: None,
+            kafka_spool: None,
+            kafka: None,
             running: None,
             file_sink: None,
         }
@@ -102,8 +107,19 @@ impl PyIngest {
         self.file = Some((cfg, spool_dir));
     }
 
+    /// Queues events for the Kafka feeder, with overflow to `spool_dir`.
+    #[pyo3(signature = (*, spool_dir))]
+    fn enable_kafka_backend(&mut self, spool_dir: PathBuf) {
+        self.kafka_spool = Some(spool_dir);
+    }
+
+    /// The Kafka backend's queue, after `start()`; None when Kafka is off.
+    fn kafka_queue(&self, py: Python<'_>) -> Option<Py<KafkaQueue>> {
+        self.kafka.as_ref().map(|k| k.clone_ref(py))
+    }
+
     /// Builds the request path and starts the backend threads.
-    fn start(&mut self) -> PyResult<()> {
+    fn start(&mut self, py: Python<'_>) -> PyResult<()> {
         if self.running.is_some() {
             return Err(err("already started"));
         }
@@ -125,6 +141,12 @@ impl PyIngest {
                 Backend::new("file", self.ring_capacity, &spool_dir, names.clone()).map_err(err)?,
             );
             self.file_sink = Some(FileSink::start(backend.clone(), cfg).map_err(err)?);
+            ingest.backends.push(backend);
+        }
+        if let Some(spool_dir) = self.kafka_spool.take() {
+            let backend =
+                Arc::new(Backend::new("kafka", self.ring_capacity, &spool_dir, names).map_err(err)?);
+            self.kafka = Some(Py::new(py, KafkaQueue { backend: backend.clone() })?);
             ingest.backends.push(backend);
         }
         self.running = Some(ingest);

@@ -11,6 +11,8 @@ pub mod ingest;
 #[cfg(feature = "python")]
 mod ingest_py;
 pub mod json;
+#[cfg(feature = "python")]
+mod kafka_py;
 pub mod query;
 pub mod ring;
 pub mod spool;
@@ -27,6 +29,7 @@ mod python_module {
         crate::query::py::init_pymodule(m)?;
         crate::ingest_py::init_pymodule(m)?;
         crate::tz_py::init_pymodule(m)?;
+        crate::kafka_py::init_pymodule(m)?;
         Ok(())
     }
 }

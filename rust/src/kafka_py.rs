@@ -1,0 +1,129 @@
+//! Python binding of the Kafka backend's share of the ring: `beacon._beacon.KafkaQueue`.
+//!
+//! The Kafka feeder (python/beacon/backends/kafka.py) runs on its own thread and calls
+//! these methods; every wait happens with the GIL released so the event loop runs on.
+
+use crate::backend::{Backend, Counters};
+use crate::clock::Day;
+use crate::event::SharedEvent;
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One message as the feeder sees it: `(flavor_index, value, key, ts_ms)`.
+type Message<'py> = (u16, Bound<'py, PyBytes>, Option<Bound<'py, PyBytes>>, i64);
+
+#[pyclass(module = "beacon._beacon", name = "KafkaQueue", frozen)]
+pub struct KafkaQueue {
+    pub backend: Arc<Backend>,
+}
+
+fn message<'py>(py: Python<'py>, ev: &SharedEvent) -> PyResult<Bound<'py, PyTuple>> {
+    // The value is the JSON object without the file's trailing newline.
+    let line = ev.line.strip_suffix(b"\n").unwrap_or(&ev.line);
+    let key = ev.key.as_deref().map(|k| PyBytes::new(py, k));
+    let m: Message<'py> = (ev.flavor, PyBytes::new(py, line), key, ev.ts_ms);
+    m.into_pyobject(py)
+}
+
+#[pymethods]
+impl KafkaQueue {
+    /// Flavor names by index.
+    fn flavors(&self) -> Vec<String> {
+        self.backend.flavors.clone()
+    }
+
+    /// Up to `max` messages `(flavor_index, value, key, ts_ms)`, waiting up to
+    /// `timeout_ms` (GIL released) for the first one. Empty on timeout.
+    fn pop_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        timeout_ms: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let backend = &self.backend;
+        let batch = py.detach(|| {
+            let mut batch = Vec::with_capacity(max.min(4096));
+            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+            while backend.queue.pop_batch(&mut batch, max) == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            batch
+        });
+        let items = batch.iter().map(|ev| message(py, ev)).collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Events waiting in the queue.
+    fn buffered(&self) -> usize {
+        self.backend.queue.len()
+    }
+
+    /// Appends messages that Kafka could not take to the spool:
+    /// items are `(flavor_index, value, key, ts_ms)`.
+    fn spool(&self, py: Python<'_>, items: Vec<(u16, Vec<u8>, Option<Vec<u8>>, i64)>) -> u64 {
+        let backend = &self.backend;
+        py.detach(|| {
+            let mut spool = backend.spool();
+            let mut ok = 0;
+            for (flavor, mut value, key, ts_ms) in items {
+                value.push(b'\n');
+                let name = backend.flavors.get(flavor as usize).map_or("unknown", String::as_str);
+                // The day only matters to the file backend; Kafka records keep 0.
+                match spool.append(name, ts_ms, Day(0), key.as_deref(), &value) {
+                    Ok(()) => ok += 1,
+                    Err(_) => Counters::add(&backend.counters.dropped, 1),
+                }
+            }
+            Counters::add(&backend.counters.spooled, ok);
+            let _ = spool.flush();
+            ok
+        })
+    }
+
+    /// Spooled messages waiting for replay.
+    fn spool_pending(&self) -> u64 {
+        self.backend.spool().pending()
+    }
+
+    /// Takes the oldest spool segment and removes it from disk, returning its messages
+    /// `(flavor_index, value, key, ts_ms)` (flavors no longer configured get index
+    /// 65535). The caller owns them now: what it cannot deliver it must `spool()` again.
+    fn take_spooled<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let backend = &self.backend;
+        let seg = py.detach(|| {
+            let mut spool = backend.spool();
+            let seg = spool.take_oldest()?;
+            let Some(seg) = seg else { return Ok(None) };
+            let recs = seg.records.clone();
+            Counters::add(&backend.counters.dropped, seg.corrupt);
+            spool.remove(seg)?;
+            Ok::<_, std::io::Error>(Some(recs))
+        });
+        let Some(records) = seg.map_err(|e| PyOSError::new_err(e.to_string()))? else {
+            return Ok(None);
+        };
+        let items = records
+            .iter()
+            .map(|r| {
+                let value = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
+                let key = r.key.as_deref().map(|k| PyBytes::new(py, k));
+                let m: Message<'py> =
+                    (backend.flavor_index(&r.flavor), PyBytes::new(py, value), key, r.ts_ms);
+                m.into_pyobject(py)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Some(PyList::new(py, items)?))
+    }
+
+    /// Counts messages the feeder replayed from the spool into Kafka.
+    fn add_replayed(&self, n: u64) {
+        Counters::add(&self.backend.counters.replayed, n);
+    }
+}
+
+pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<KafkaQueue>()
+}
