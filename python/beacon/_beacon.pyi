@@ -59,6 +59,10 @@ class Ingest:
         fsync_interval_ms: int | None,
     ) -> None:
         """Daily JSON-lines files under `data_dir`, overflow to `spool_dir`."""
+    def enable_kafka_backend(self, *, spool_dir: str | Path) -> None:
+        """Queues every event for the Kafka feeder too, overflow to `spool_dir`."""
+    def kafka_queue(self) -> KafkaQueue | None:
+        """The Kafka backend's queue after `start()`; None when Kafka is off."""
     def start(self) -> None:
         """Builds the request path and starts the backend threads."""
     def handle(self, target: bytes, host: bytes | None) -> int:
@@ -72,3 +76,27 @@ class Ingest:
         """Drains every queue into its backend, flushes, and stops the threads."""
     def stats(self) -> dict[str, Any]:
         """Outcome counts per flavor and backend counters."""
+
+Message = tuple[int, bytes, bytes | None, int]
+"""(flavor_index, value, key, ts_ms): one Kafka message."""
+
+class KafkaQueue:
+    """The Kafka feeder's view of its queue and spool. Waits release the GIL."""
+
+    def flavors(self) -> list[str]:
+        """Flavor names by index."""
+    def pop_batch(self, max: int, timeout_ms: int) -> list[Message]:
+        """Up to `max` messages, waiting up to `timeout_ms` for the first; [] on timeout."""
+    def buffered(self) -> int:
+        """Events waiting in the queue."""
+    def spool(self, items: list[Message]) -> int:
+        """Appends undeliverable messages to the spool; returns how many were written
+        (the rest are counted as dropped: the disk failed)."""
+    def spool_pending(self) -> int:
+        """Spooled messages waiting for replay."""
+    def take_spooled(self) -> list[Message] | None:
+        """Removes the oldest spool segment and returns its messages (flavor index 65535
+        for flavors no longer configured); None when the spool is empty. What cannot be
+        delivered must be `spool()`ed again."""
+    def add_replayed(self, n: int) -> None:
+        """Counts messages replayed from the spool into Kafka."""

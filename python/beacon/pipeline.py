@@ -31,4 +31,6 @@ def build_ingest(cfg: Config) -> Ingest:
             flush_interval_ms=cfg.file.flush_interval_ms,
             fsync_interval_ms=cfg.file.fsync_interval_ms,
         )
+    if cfg.kafka.enabled:
+        ingest.enable_kafka_backend(spool_dir=cfg.spool_dir / "kafka")
     return ingest

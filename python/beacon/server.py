@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -16,6 +17,9 @@ from beacon.config import Config
 from beacon.http.protocol import TrackProtocol
 from beacon.http.responses import ResponseTable
 from beacon.pipeline import build_ingest
+
+if TYPE_CHECKING:
+    from beacon.backends.kafka import KafkaFeeder
 
 log = logging.getLogger("beacon.http")
 
@@ -32,6 +36,7 @@ class Server:
         self.connections_total = 0
         self.refusals: Counter[str] = Counter()
         self.draining = False
+        self.kafka: KafkaFeeder | None = None
 
     def connection_opened(self, conn: TrackProtocol) -> None:
         self.connections.add(conn)
@@ -60,7 +65,8 @@ class Server:
         for sock in srv.sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._refresh_date()
-        backends = "file" if self.cfg.file.enabled else "none"
+        on = [n for n, b in (("file", self.cfg.file), ("kafka", self.cfg.kafka)) if b.enabled]
+        backends = ", ".join(on) or "none"
         log.info("http: listening on %s, backends: %s", listen, backends)
         await stop.wait()
         await self._drain(srv)
@@ -80,7 +86,15 @@ class Server:
 async def _main(cfg: Config) -> None:
     ingest = build_ingest(cfg)
     ingest.start()
+    feeder = None
+    queue = ingest.kafka_queue()
+    if queue is not None:
+        from beacon.backends.kafka import KafkaFeeder
+
+        feeder = KafkaFeeder(cfg, queue)
+        feeder.start()
     server = Server(cfg, ingest)
+    server.kafka = feeder
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,6 +107,8 @@ async def _main(cfg: Config) -> None:
         await server.serve(stop)
     finally:
         ingest.shutdown()
+        if feeder is not None:
+            feeder.stop(timeout_s=10.0)
         log.info("http: stopped; every accepted event is with its backend")
 
 
