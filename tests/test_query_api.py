@@ -96,3 +96,9 @@ def test_limits_are_keyword_only_and_query_must_be_bytes() -> None:
         encode_query(b"a=1", "flat", 10)  # type: ignore[misc]
     with pytest.raises(TypeError):
         encode_query("a=1")  # type: ignore[arg-type]
+
+
+def test_huge_depth_limit_is_capped_instead_of_overflowing_the_stack() -> None:
+    query = b"a" + b"[x]" * 100_000 + b"=1"
+    with pytest.raises(MalformedQuery, match="nesting deeper than 1000"):
+        encode_query(query, "rack", max_bytes=1 << 20, max_depth=1 << 40)

@@ -24,6 +24,11 @@ use super::percent::decode_into;
 use super::{Limits, QueryError};
 use crate::json::write_str;
 
+/// Hard ceiling on `Limits::max_depth`: parsing, writing and dropping the tree all recurse
+/// once per level, and a configured limit in the tens of thousands would overflow the stack
+/// (a crash, not a 400). Rack's own limit is 100.
+pub const DEPTH_CEILING: usize = 1000;
+
 /// A Ruby value in the parsed params.
 #[derive(Debug)]
 enum Node {
@@ -105,6 +110,7 @@ pub fn encode_into<F: FnMut(&str, Option<&str>)>(
     out: &mut Vec<u8>,
     mut on_pair: F,
 ) -> Result<(), QueryError> {
+    let max_depth = limits.max_depth.min(DEPTH_CEILING);
     let mut root = Hash::default();
     let mut count = 0;
     for piece in pieces(query).filter(|p| !p.is_empty()) {
@@ -121,10 +127,8 @@ pub fn encode_into<F: FnMut(&str, Option<&str>)>(
             value.as_deref().map(String::from_utf8_lossy).as_deref(),
         );
         let value = value.map_or(Node::Null, Node::Str);
-        normalize(&mut root, &name, value, limits.max_depth).map_err(|e| match e {
-            QueryError::TooDeep { .. } => QueryError::TooDeep {
-                max: limits.max_depth,
-            },
+        normalize(&mut root, &name, value, max_depth).map_err(|e| match e {
+            QueryError::TooDeep { .. } => QueryError::TooDeep { max: max_depth },
             e => e,
         })?;
     }
@@ -513,6 +517,19 @@ mod tests {
             parse(name(100).as_bytes()),
             Err(QueryError::TooDeep { max: 100 })
         );
+    }
+
+    #[test]
+    fn depth_limit_has_a_ceiling_that_keeps_the_stack_safe() {
+        let q = format!("a{}=1", "[x]".repeat(200_000));
+        let l = Limits {
+            max_depth: usize::MAX,
+            ..limits()
+        };
+        let err = encode_into(q.as_bytes(), &l, &mut Vec::new(), |_, _| {});
+        assert_eq!(err, Err(QueryError::TooDeep { max: DEPTH_CEILING }));
+        let ok = format!("a{}=1", "[x]".repeat(DEPTH_CEILING - 1));
+        assert!(encode_into(ok.as_bytes(), &l, &mut Vec::new(), |_, _| {}).is_ok());
     }
 
     #[test]
