@@ -5,9 +5,10 @@
 //! This module is free of pyo3 so `cargo test` runs it; `py.rs` binds it.
 
 pub mod flat;
-pub mod rack;
+mod percent;
 #[cfg(feature = "python")]
 pub mod py;
+pub mod rack;
 
 use std::fmt;
 
@@ -41,16 +42,27 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 8192, max_params: 256, max_depth: 32 }
+        Limits {
+            max_bytes: 8192,
+            max_params: 256,
+            max_depth: 32,
+        }
     }
 }
 
 /// Why a query is malformed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryError {
-    TooLong { len: usize, max: usize },
-    TooManyParams { max: usize },
-    TooDeep { max: usize },
+    TooLong {
+        len: usize,
+        max: usize,
+    },
+    TooManyParams {
+        max: usize,
+    },
+    TooDeep {
+        max: usize,
+    },
     /// rack: an invalid `%` escape (Rack raises `ArgumentError: invalid %-encoding`).
     BadEscape,
     /// rack: a decoded name or value is not valid UTF-8 (Rails answers 400).
@@ -88,7 +100,10 @@ pub fn encode_query_into<F: FnMut(&str, Option<&str>)>(
     on_pair: F,
 ) -> Result<(), QueryError> {
     if query.len() > limits.max_bytes {
-        return Err(QueryError::TooLong { len: query.len(), max: limits.max_bytes });
+        return Err(QueryError::TooLong {
+            len: query.len(),
+            max: limits.max_bytes,
+        });
     }
     match mode {
         Mode::Flat => flat::encode_into(query, limits, out, on_pair),
