@@ -50,9 +50,11 @@ def _setup_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        cfg = load_config(args.config if args.command == "serve" else args.path) if (
-            args.command == "check-config" or args.config
-        ) else Config()
+        cfg = (
+            load_config(args.config if args.command == "serve" else args.path)
+            if (args.command == "check-config" or args.config)
+            else Config()
+        )
         if args.command == "serve":
             cfg = cfg.with_overrides(args.listen, args.data_dir)
     except ConfigError as e:

@@ -70,6 +70,7 @@ class LimitsConfig:
     max_query_bytes: int = 8192
     max_params: int = 256
     max_depth: int = 32
+    max_header_bytes: int = 16384
     max_request_bytes: int = 65536
 
 
@@ -127,11 +128,11 @@ class _Errors:
 
 def _address(value: Any) -> Address:
     if not isinstance(value, str):
-        raise ValueError(f"expected \"host:port\", got {json.dumps(value)}")
+        raise ValueError(f'expected "host:port", got {json.dumps(value)}')
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected \"host:port\" with a port 1-65535, got {value!r}")
+        raise ValueError(f'expected "host:port" with a port 1-65535, got {value!r}')
     return Address(host, int(port))
 
 
@@ -298,6 +299,7 @@ def _limits(errors: _Errors, obj: Any) -> LimitsConfig:
         max_query_bytes=s.get("max_query_bytes", _positive_int, d.max_query_bytes),
         max_params=s.get("max_params", _positive_int, d.max_params),
         max_depth=s.get("max_depth", _positive_int, d.max_depth),
+        max_header_bytes=s.get("max_header_bytes", _positive_int, d.max_header_bytes),
         max_request_bytes=s.get("max_request_bytes", _positive_int, d.max_request_bytes),
     )
     s.finish()
@@ -353,5 +355,6 @@ def load_config(path: str | Path) -> Config:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigError([f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"])
+        where = f"line {e.lineno} column {e.colno}"
+        raise ConfigError([f"{path}: invalid JSON at {where}: {e.msg}"]) from None
     return parse_config(obj)

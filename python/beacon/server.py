@@ -32,6 +32,9 @@ class Server:
         self.ingest = ingest
         self.responses = ResponseTable()
         self.max_request_bytes = cfg.limits.max_request_bytes
+        self.max_header_bytes = cfg.limits.max_header_bytes
+        # The query limit plus room for the path: longer targets are 414 before parsing.
+        self.max_url_bytes = cfg.limits.max_query_bytes + 1024
         self.connections: set[TrackProtocol] = set()
         self.connections_total = 0
         self.refusals: Counter[str] = Counter()

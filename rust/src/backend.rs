@@ -76,7 +76,10 @@ impl Backend {
     }
 
     fn append(&self, spool: &mut Spool, ev: &Event) -> io::Result<()> {
-        let flavor = self.flavors.get(ev.flavor as usize).map_or("unknown", String::as_str);
+        let flavor = self
+            .flavors
+            .get(ev.flavor as usize)
+            .map_or("unknown", String::as_str);
         spool.append(flavor, ev.ts_ms, ev.day, ev.key.as_deref(), &ev.line)
     }
 
@@ -87,6 +90,9 @@ impl Backend {
 
     /// Index of a flavor name, for replaying records; unknown names map to `u16::MAX`.
     pub fn flavor_index(&self, name: &str) -> u16 {
-        self.flavors.iter().position(|f| f == name).map_or(u16::MAX, |i| i as u16)
+        self.flavors
+            .iter()
+            .position(|f| f == name)
+            .map_or(u16::MAX, |i| i as u16)
     }
 }

@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     d.as_millis() as i64
 }
 
@@ -38,7 +40,13 @@ pub struct Stamper {
 
 impl Stamper {
     pub fn new(tz: Tz) -> Self {
-        let mut s = Stamper { tz, cached_sec: i64::MIN, prefix: [0; 20], offset: [0; 6], day: Day(0) };
+        let mut s = Stamper {
+            tz,
+            cached_sec: i64::MIN,
+            prefix: [0; 20],
+            offset: [0; 6],
+            day: Day(0),
+        };
         s.refresh(0);
         s
     }
@@ -89,7 +97,8 @@ impl Stamper {
         o.push(b':');
         push_num(&mut o, abs % 60, 2);
         self.offset.copy_from_slice(&o);
-        self.day = Day(local.year().clamp(0, 9999) as u32 * 10000 + local.month() * 100 + local.day());
+        self.day =
+            Day(local.year().clamp(0, 9999) as u32 * 10000 + local.month() * 100 + local.day());
         self.cached_sec = sec;
     }
 }

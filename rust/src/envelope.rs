@@ -50,7 +50,13 @@ pub fn build_event(
         return Err(Refusal::MissingParam(required[missing].clone()));
     }
     scratch.extend_from_slice(b"}\n");
-    Ok(Event { flavor: flavor_idx, day, ts_ms, key, line: scratch.as_slice().into() })
+    Ok(Event {
+        flavor: flavor_idx,
+        day,
+        ts_ms,
+        key,
+        line: scratch.as_slice().into(),
+    })
 }
 
 #[cfg(test)]
@@ -70,7 +76,14 @@ mod tests {
     }
 
     fn build(f: &mut Flavor, q: &[u8]) -> Result<Event, Refusal> {
-        build_event(7, f, 1_795_508_102_123, q, &Limits::default(), &mut Vec::new())
+        build_event(
+            7,
+            f,
+            1_795_508_102_123,
+            q,
+            &Limits::default(),
+            &mut Vec::new(),
+        )
     }
 
     #[test]
@@ -81,15 +94,24 @@ mod tests {
             "{\"ts\":\"2026-11-24T10:15:02.123+02:00\",\"flavor\":\"skroutz.gr\",\
              \"params\":{\"ev\":\"view\",\"id\":\"42\"}}\n"
         );
-        assert_eq!((ev.flavor, ev.day, ev.ts_ms, ev.key), (7, Day(20261124), 1_795_508_102_123, None));
+        assert_eq!(
+            (ev.flavor, ev.day, ev.ts_ms, ev.key),
+            (7, Day(20261124), 1_795_508_102_123, None)
+        );
     }
 
     #[test]
     fn required_params_must_be_present_and_non_empty() {
         let mut f = flavor(&["ev", "uid"], None);
         assert!(build(&mut f, b"ev=view&uid=9").is_ok());
-        assert_eq!(build(&mut f, b"ev=view").unwrap_err(), Refusal::MissingParam("uid".into()));
-        assert_eq!(build(&mut f, b"ev=&uid=1").unwrap_err(), Refusal::MissingParam("ev".into()));
+        assert_eq!(
+            build(&mut f, b"ev=view").unwrap_err(),
+            Refusal::MissingParam("uid".into())
+        );
+        assert_eq!(
+            build(&mut f, b"ev=&uid=1").unwrap_err(),
+            Refusal::MissingParam("ev".into())
+        );
     }
 
     #[test]
@@ -103,8 +125,14 @@ mod tests {
     #[test]
     fn over_limit_is_malformed() {
         let mut f = flavor(&[], None);
-        let limits = Limits { max_bytes: 4, ..Limits::default() };
+        let limits = Limits {
+            max_bytes: 4,
+            ..Limits::default()
+        };
         let err = build_event(0, &mut f, 0, b"a=12345", &limits, &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, Refusal::Malformed(QueryError::TooLong { .. })));
+        assert!(matches!(
+            err,
+            Refusal::Malformed(QueryError::TooLong { .. })
+        ));
     }
 }

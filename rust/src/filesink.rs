@@ -64,7 +64,10 @@ impl FileSink {
         let thread = thread::Builder::new()
             .name("beacon-file".into())
             .spawn(move || writer.run())?;
-        Ok(FileSink { control, thread: Some(thread) })
+        Ok(FileSink {
+            control,
+            thread: Some(thread),
+        })
     }
 
     pub fn reopen(&self) {
@@ -185,7 +188,8 @@ impl Writer {
                 self.last_fsync = Instant::now();
             }
         }
-        self.files.retain(|_, f| !f.pending.is_empty() || f.last_write.elapsed() < IDLE_CLOSE);
+        self.files
+            .retain(|_, f| !f.pending.is_empty() || f.last_write.elapsed() < IDLE_CLOSE);
         if self.healthy {
             self.replay_spool();
         }
@@ -259,7 +263,10 @@ impl Writer {
     }
 
     fn open(&self, (flavor, day): (u16, Day)) -> io::Result<OpenFile> {
-        let name = self.names.get(flavor as usize).map_or("unknown", String::as_str);
+        let name = self
+            .names
+            .get(flavor as usize)
+            .map_or("unknown", String::as_str);
         let dir = self.cfg.data_dir.join(name);
         fs::create_dir_all(&dir)?;
         let file = OpenOptions::new()
@@ -285,7 +292,9 @@ impl Writer {
     }
 
     fn flush_file(&mut self, key: (u16, Day)) {
-        let Some(f) = self.files.get_mut(&key) else { return };
+        let Some(f) = self.files.get_mut(&key) else {
+            return;
+        };
         if f.buf.is_empty() {
             return;
         }
@@ -325,7 +334,8 @@ impl Writer {
         self.control.failing.store(true, Ordering::Relaxed);
         // Buffers of other files are flushed by the next tick or retried from the spool.
         let others: Vec<_> = self.files.drain().flat_map(|(_, f)| f.pending).collect();
-        self.backend.spool_events(&others.into_iter().map(|(e, _)| e).collect::<Vec<_>>());
+        self.backend
+            .spool_events(&others.into_iter().map(|(e, _)| e).collect::<Vec<_>>());
     }
 
     fn fsync_all(&mut self) {

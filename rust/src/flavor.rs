@@ -49,11 +49,15 @@ pub struct HostMap {
 
 impl HostMap {
     pub fn new(default: Option<u16>) -> Self {
-        HostMap { hosts: HashMap::new(), default }
+        HostMap {
+            hosts: HashMap::new(),
+            default,
+        }
     }
 
     pub fn insert(&mut self, host: &str, flavor: u16) {
-        self.hosts.insert(normalise(host.as_bytes()).into_boxed_slice(), flavor);
+        self.hosts
+            .insert(normalise(host.as_bytes()).into_boxed_slice(), flavor);
     }
 
     /// The flavor for a Host header value (or its absence), falling back to the default.

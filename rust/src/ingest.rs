@@ -20,8 +20,14 @@ pub enum Outcome {
     MissingParam = 5,
 }
 
-pub const OUTCOMES: [&str; 6] =
-    ["accepted", "malformed", "too_large", "not_found", "unknown_host", "missing_param"];
+pub const OUTCOMES: [&str; 6] = [
+    "accepted",
+    "malformed",
+    "too_large",
+    "not_found",
+    "unknown_host",
+    "missing_param",
+];
 
 impl Outcome {
     pub fn status(self) -> u16 {
@@ -53,7 +59,10 @@ impl Ingest {
         Ingest {
             flavors,
             hosts,
-            paths: paths.into_iter().map(|p| p.into_bytes().into_boxed_slice()).collect(),
+            paths: paths
+                .into_iter()
+                .map(|p| p.into_bytes().into_boxed_slice())
+                .collect(),
             limits,
             backends: Vec::new(),
             scratch: Vec::with_capacity(1024),
@@ -116,10 +125,24 @@ mod tests {
     use crate::query::Mode;
 
     fn ingest() -> Ingest {
-        let f = Flavor::new("site", Stamper::new(parse_tz("UTC").unwrap()), Mode::Flat, vec![], None);
+        let f = Flavor::new(
+            "site",
+            Stamper::new(parse_tz("UTC").unwrap()),
+            Mode::Flat,
+            vec![],
+            None,
+        );
         let mut hosts = HostMap::new(None);
         hosts.insert("site.example", 0);
-        Ingest::new(vec![f], hosts, vec!["/track".into()], Limits { max_bytes: 16, ..Limits::default() })
+        Ingest::new(
+            vec![f],
+            hosts,
+            vec!["/track".into()],
+            Limits {
+                max_bytes: 16,
+                ..Limits::default()
+            },
+        )
     }
 
     #[test]
@@ -129,8 +152,14 @@ mod tests {
         assert_eq!(i.handle(b"/track?a=1", h), Outcome::Accepted);
         assert_eq!(i.handle(b"/track", h), Outcome::Accepted);
         assert_eq!(i.handle(b"/other?a=1", h), Outcome::NotFound);
-        assert_eq!(i.handle(b"/track?a=1", Some(b"evil.example")), Outcome::UnknownHost);
-        assert_eq!(i.handle(b"/track?a=01234567890123456789", h), Outcome::TooLong);
+        assert_eq!(
+            i.handle(b"/track?a=1", Some(b"evil.example")),
+            Outcome::UnknownHost
+        );
+        assert_eq!(
+            i.handle(b"/track?a=01234567890123456789", h),
+            Outcome::TooLong
+        );
         assert_eq!(i.counts()[0], [2, 0, 1, 0, 0, 0]);
         assert_eq!(i.counts()[1], [0, 0, 0, 1, 1, 0]);
         assert_eq!(Outcome::TooLong.status(), 414);

@@ -54,7 +54,11 @@ impl PyIngest {
             specs: Vec::new(),
             default_flavor: None,
             paths,
-            limits: Limits { max_bytes, max_params, max_depth },
+            limits: Limits {
+                max_bytes,
+                max_params,
+                max_depth,
+            },
             ring_capacity,
             file: None,
             kafka_spool: None,
@@ -76,13 +80,18 @@ impl PyIngest {
     ) -> PyResult<()> {
         let tz = parse_tz(timezone)
             .ok_or_else(|| PyValueError::new_err(format!("unknown time zone {timezone:?}")))?;
-        let mode = Mode::parse(query_format)
-            .ok_or_else(|| PyValueError::new_err(format!("unknown query_format {query_format:?}")))?;
+        let mode = Mode::parse(query_format).ok_or_else(|| {
+            PyValueError::new_err(format!("unknown query_format {query_format:?}"))
+        })?;
         if required_params.len() > 64 {
             return Err(PyValueError::new_err("at most 64 required_params"));
         }
         let flavor = Flavor::new(&name, Stamper::new(tz), mode, required_params, key_param);
-        self.specs.push(FlavorSpec { name, hosts, flavor });
+        self.specs.push(FlavorSpec {
+            name,
+            hosts,
+            flavor,
+        });
         Ok(())
     }
 
@@ -144,9 +153,15 @@ impl PyIngest {
             ingest.backends.push(backend);
         }
         if let Some(spool_dir) = self.kafka_spool.take() {
-            let backend =
-                Arc::new(Backend::new("kafka", self.ring_capacity, &spool_dir, names).map_err(err)?);
-            self.kafka = Some(Py::new(py, KafkaQueue { backend: backend.clone() })?);
+            let backend = Arc::new(
+                Backend::new("kafka", self.ring_capacity, &spool_dir, names).map_err(err)?,
+            );
+            self.kafka = Some(Py::new(
+                py,
+                KafkaQueue {
+                    backend: backend.clone(),
+                },
+            )?);
             ingest.backends.push(backend);
         }
         self.running = Some(ingest);
@@ -185,7 +200,9 @@ impl PyIngest {
     /// Counters: `{"flavors": {name: {outcome: n}}, "no_flavor": {...}, "backends": {...}}`.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        let Some(ingest) = &self.running else { return Ok(out) };
+        let Some(ingest) = &self.running else {
+            return Ok(out);
+        };
         let flavors = PyDict::new(py);
         let counts = ingest.counts();
         for (f, row) in ingest.flavors.iter().zip(counts) {

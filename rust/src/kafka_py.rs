@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// One message as the feeder sees it: `(flavor_index, value, key, ts_ms)`.
 type Message<'py> = (u16, Bound<'py, PyBytes>, Option<Bound<'py, PyBytes>>, i64);
+/// The same, as the feeder hands it back for spooling.
+type OwnedMessage = (u16, Vec<u8>, Option<Vec<u8>>, i64);
 
 #[pyclass(module = "beacon._beacon", name = "KafkaQueue", frozen)]
 pub struct KafkaQueue {
@@ -52,7 +54,10 @@ impl KafkaQueue {
             }
             batch
         });
-        let items = batch.iter().map(|ev| message(py, ev)).collect::<PyResult<Vec<_>>>()?;
+        let items = batch
+            .iter()
+            .map(|ev| message(py, ev))
+            .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
     }
 
@@ -63,14 +68,17 @@ impl KafkaQueue {
 
     /// Appends messages that Kafka could not take to the spool:
     /// items are `(flavor_index, value, key, ts_ms)`.
-    fn spool(&self, py: Python<'_>, items: Vec<(u16, Vec<u8>, Option<Vec<u8>>, i64)>) -> u64 {
+    fn spool(&self, py: Python<'_>, items: Vec<OwnedMessage>) -> u64 {
         let backend = &self.backend;
         py.detach(|| {
             let mut spool = backend.spool();
             let mut ok = 0;
             for (flavor, mut value, key, ts_ms) in items {
                 value.push(b'\n');
-                let name = backend.flavors.get(flavor as usize).map_or("unknown", String::as_str);
+                let name = backend
+                    .flavors
+                    .get(flavor as usize)
+                    .map_or("unknown", String::as_str);
                 // The day only matters to the file backend; Kafka records keep 0.
                 match spool.append(name, ts_ms, Day(0), key.as_deref(), &value) {
                     Ok(()) => ok += 1,
@@ -110,8 +118,12 @@ impl KafkaQueue {
             .map(|r| {
                 let value = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
                 let key = r.key.as_deref().map(|k| PyBytes::new(py, k));
-                let m: Message<'py> =
-                    (backend.flavor_index(&r.flavor), PyBytes::new(py, value), key, r.ts_ms);
+                let m: Message<'py> = (
+                    backend.flavor_index(&r.flavor),
+                    PyBytes::new(py, value),
+                    key,
+                    r.ts_ms,
+                );
                 m.into_pyobject(py)
             })
             .collect::<PyResult<Vec<_>>>()?;

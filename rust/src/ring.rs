@@ -92,7 +92,13 @@ mod tests {
     use std::sync::Arc;
 
     fn ev(n: i64) -> SharedEvent {
-        Arc::new(Event { flavor: 0, day: Day(20260101), ts_ms: n, key: None, line: Box::new([]) })
+        Arc::new(Event {
+            flavor: 0,
+            day: Day(20260101),
+            ts_ms: n,
+            key: None,
+            line: Box::new([]),
+        })
     }
 
     #[test]
@@ -103,7 +109,10 @@ mod tests {
         }
         let back = q.push(ev(99)).unwrap_err();
         assert_eq!(back.ts_ms, 99);
-        assert_eq!((q.len(), q.capacity(), q.pushed(), q.full_count()), (4, 4, 4, 1));
+        assert_eq!(
+            (q.len(), q.capacity(), q.pushed(), q.full_count()),
+            (4, 4, 4, 1)
+        );
     }
 
     #[test]
@@ -119,7 +128,10 @@ mod tests {
         }
         let mut batch = Vec::new();
         assert_eq!(q.pop_batch(&mut batch, 10), 2);
-        assert_eq!(batch.iter().map(|e| e.ts_ms).collect::<Vec<_>>(), vec![98, 99]);
+        assert_eq!(
+            batch.iter().map(|e| e.ts_ms).collect::<Vec<_>>(),
+            vec![98, 99]
+        );
         assert!(q.is_empty());
     }
 

@@ -54,14 +54,23 @@ impl Spool {
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
-            if let Some(seq) = name.strip_suffix(".spool").and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(seq) = name
+                .strip_suffix(".spool")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 let path = dir.join(&*name);
                 pending += count_lines(&path)?;
                 closed.insert(seq);
             }
         }
         let next_seq = closed.iter().next_back().map_or(1, |s| s + 1);
-        Ok(Spool { dir: dir.to_owned(), closed, current: None, next_seq, pending })
+        Ok(Spool {
+            dir: dir.to_owned(),
+            closed,
+            current: None,
+            next_seq,
+            pending,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -124,10 +133,16 @@ impl Spool {
                 _ => return Ok(None),
             }
         }
-        let Some(&seq) = self.closed.iter().next() else { return Ok(None) };
+        let Some(&seq) = self.closed.iter().next() else {
+            return Ok(None);
+        };
         let mut text = Vec::new();
         File::open(self.path(seq))?.read_to_end(&mut text)?;
-        let mut seg = Segment { seq, records: Vec::new(), corrupt: 0 };
+        let mut seg = Segment {
+            seq,
+            records: Vec::new(),
+            corrupt: 0,
+        };
         for line in text.split_inclusive(|&b| b == b'\n') {
             match parse_record(line) {
                 Some(rec) => seg.records.push(rec),
@@ -141,7 +156,9 @@ impl Spool {
     pub fn remove(&mut self, seg: Segment) -> io::Result<()> {
         fs::remove_file(self.path(seg.seq))?;
         self.closed.remove(&seg.seq);
-        self.pending = self.pending.saturating_sub(seg.records.len() as u64 + seg.corrupt);
+        self.pending = self
+            .pending
+            .saturating_sub(seg.records.len() as u64 + seg.corrupt);
         Ok(())
     }
 
@@ -149,7 +166,10 @@ impl Spool {
         if self.current.is_none() {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let f = OpenOptions::new().create(true).append(true).open(self.path(seq))?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(seq))?;
             self.current = Some((seq, BufWriter::with_capacity(64 << 10, f), 0));
         }
         Ok(self.current.as_mut().expect("just set"))
@@ -185,7 +205,9 @@ fn unhex(s: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    s.chunks(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
 }
 
 fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
@@ -202,7 +224,13 @@ fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
         hex => Some(unhex(hex)?),
     };
     let line = parts.next()?.to_vec();
-    Some(SpoolRecord { flavor, ts_ms, day, key, line })
+    Some(SpoolRecord {
+        flavor,
+        ts_ms,
+        day,
+        key,
+        line,
+    })
 }
 
 fn count_lines(path: &Path) -> io::Result<u64> {
@@ -224,7 +252,8 @@ mod tests {
     fn add(s: &mut Spool, i: i64) {
         let line = format!("{{\"n\":{i}}}\n");
         let key = (i % 2 == 0).then(|| vec![0u8, 0xff, b'\t']);
-        s.append("site.a", i, Day(20261124), key.as_deref(), line.as_bytes()).unwrap();
+        s.append("site.a", i, Day(20261124), key.as_deref(), line.as_bytes())
+            .unwrap();
     }
 
     #[test]
@@ -257,7 +286,12 @@ mod tests {
         }
         // A crash mid-write leaves a line without its newline.
         let seg_path = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
-        OpenOptions::new().append(true).open(&seg_path).unwrap().write_all(b"site.a\t9").unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&seg_path)
+            .unwrap()
+            .write_all(b"site.a\t9")
+            .unwrap();
         let mut s = Spool::open(&dir).unwrap();
         assert_eq!(s.pending(), 4);
         add(&mut s, 3);

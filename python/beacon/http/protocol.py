@@ -21,12 +21,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("beacon.http")
 
 _GET = b"GET"
+
+
+class _TooLarge(Exception):
+    """Raised from a parser callback to abort a request over a size limit."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
 _HEAD = b"HEAD"
 
 
 class TrackProtocol(asyncio.Protocol):
     __slots__ = (
         "_closing",
+        "_header_bytes",
         "_host",
         "_out",
         "_parser",
@@ -47,6 +57,7 @@ class TrackProtocol(asyncio.Protocol):
         self._out: list[bytes] = []
         self._closing = False
         self._pending_bytes = 0
+        self._header_bytes = 0
 
     # asyncio callbacks
 
@@ -64,6 +75,12 @@ class TrackProtocol(asyncio.Protocol):
         self._pending_bytes += len(data)
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as e:
+            if isinstance(e.__context__, _TooLarge):
+                self._refuse(e.__context__.status, "too_large")
+            else:
+                log.exception("http: error handling a request")
+                self._refuse(500, "errors")
         except httptools.HttpParserUpgrade:
             self._refuse(400, "upgrade")
         except httptools.HttpParserError:
@@ -80,12 +97,18 @@ class TrackProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._host = None
+        self._header_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         # httptools may deliver the target in pieces when it spans reads.
         self._url += url
+        if len(self._url) > self._server.max_url_bytes:
+            raise _TooLarge(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self._server.max_header_bytes:
+            raise _TooLarge(431)
         if len(name) == 4 and (name == b"Host" or name.lower() == b"host"):
             self._host = value
 
