@@ -1,26 +1,77 @@
 //! Builds the event line of DESIGN.md ("The event"):
-//! `{"ts":"<local ISO time>","flavor":"<name>","params":{...}}\n`, in one pass straight
-//! into a reusable buffer, checking required parameters and picking the Kafka key on the
-//! way through the query.
+//! `{"ts":"<local ISO time>","flavor":"<name>","params":{...}[,"ip":..,"ua":..,"referer":..]}\n`
+//! in one pass straight into a reusable buffer, checking required parameters, picking the
+//! Kafka key and the dedup value on the way through the parameters.
 
 use crate::clock::Day;
 use crate::event::Event;
 use crate::flavor::Flavor;
+use crate::json;
 use crate::query::{encode_query_into, Limits, QueryError};
+use std::io::Write;
+use std::net::IpAddr;
+
+/// Where the parameters come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Params<'a> {
+    /// A query string (the URL's, or a urlencoded / text/plain POST body).
+    Query(&'a [u8]),
+    /// A JSON object POST body.
+    Json(&'a [u8]),
+}
+
+/// Optional fields, already filtered by the flavor's privacy switches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Meta<'a> {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<&'a [u8]>,
+    pub referer: Option<&'a [u8]>,
+}
 
 /// Why a request is not turned into an event.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
     Malformed(QueryError),
     MissingParam(String),
+    /// The dedup parameter's value was seen within the TTL.
+    Duplicate,
 }
 
-/// Renders the event for `query` received at `ts_ms`. `scratch` is reused across calls.
+/// What the parameter walk noticed.
+#[derive(Default)]
+struct Seen {
+    /// Bit i: required[i] present and non-empty (at most 64 required).
+    present: u64,
+    key: Option<Box<[u8]>>,
+    dedup: Option<Box<[u8]>>,
+}
+
+impl Seen {
+    fn pair(&mut self, flavor: &Flavor, name: &str, value: Option<&str>) {
+        let value = value.unwrap_or("");
+        let o = &flavor.opts;
+        if !o.required.is_empty() && !value.is_empty() {
+            if let Some(i) = o.required.iter().position(|r| r == name) {
+                self.present |= 1 << i;
+            }
+        }
+        // Last value wins for both, as in rack.
+        if o.key_param.as_deref() == Some(name) {
+            self.key = Some(value.as_bytes().into());
+        }
+        if o.dedup_param.as_deref() == Some(name) && !value.is_empty() {
+            self.dedup = Some(value.as_bytes().into());
+        }
+    }
+}
+
+/// Renders the event received at `ts_ms`. `scratch` is reused across calls.
 pub fn build_event(
     flavor_idx: u16,
     flavor: &mut Flavor,
     ts_ms: i64,
-    query: &[u8],
+    params: Params<'_>,
+    meta: &Meta<'_>,
     limits: &Limits,
     scratch: &mut Vec<u8>,
 ) -> Result<Event, Refusal> {
@@ -31,66 +82,131 @@ pub fn build_event(
     scratch.extend_from_slice(&flavor.name_json);
     scratch.extend_from_slice(b",\"params\":");
 
-    let mut present: u64 = 0; // bit i: required[i] seen non-empty (at most 64 required)
-    let mut key: Option<Box<[u8]>> = None;
-    let (required, key_param) = (&flavor.required, flavor.key_param.as_deref());
-    encode_query_into(query, flavor.mode, limits, scratch, |name, value| {
-        let value = value.unwrap_or("");
-        if !required.is_empty() && !value.is_empty() {
-            if let Some(i) = required.iter().position(|r| r == name) {
-                present |= 1 << i;
-            }
+    let mut seen = Seen::default();
+    let f: &Flavor = flavor;
+    match params {
+        Params::Query(q) => {
+            encode_query_into(q, f.opts.mode, limits, scratch, |n, v| seen.pair(f, n, v))
+                .map_err(Refusal::Malformed)?
         }
-        if key_param == Some(name) {
-            key = Some(value.as_bytes().into()); // last value wins, as in rack
-        }
-    })
-    .map_err(Refusal::Malformed)?;
-    if let Some(missing) = (0..required.len()).find(|i| present & (1 << i) == 0) {
+        Params::Json(body) => write_json_body(body, limits, scratch, |n, v| seen.pair(f, n, v))
+            .map_err(Refusal::Malformed)?,
+    }
+    let required = &flavor.opts.required;
+    if let Some(missing) = (0..required.len()).find(|i| seen.present & (1 << i) == 0) {
         return Err(Refusal::MissingParam(required[missing].clone()));
     }
+    if let (Some(store), Some(value)) = (flavor.dedup.as_mut(), seen.dedup.as_deref()) {
+        if store.seen_or_insert(value, flavor.opts.dedup_ttl_ms, ts_ms) {
+            return Err(Refusal::Duplicate);
+        }
+    }
+    write_meta(meta, scratch);
     scratch.extend_from_slice(b"}\n");
     Ok(Event {
         flavor: flavor_idx,
         day,
         ts_ms,
-        key,
+        key: seen.key,
         line: scratch.as_slice().into(),
     })
+}
+
+fn write_meta(meta: &Meta<'_>, out: &mut Vec<u8>) {
+    if let Some(ip) = meta.ip {
+        out.extend_from_slice(b",\"ip\":\"");
+        let _ = write!(out, "{ip}");
+        out.push(b'"');
+    }
+    for (name, value) in [("ua", meta.user_agent), ("referer", meta.referer)] {
+        if let Some(v) = value {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            json::write_str(out, &String::from_utf8_lossy(v));
+        }
+    }
+}
+
+/// Validates a JSON object body and writes it compactly. Top-level string (or scalar)
+/// members are reported to `on_pair` like query parameters.
+fn write_json_body<F: FnMut(&str, Option<&str>)>(
+    body: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+    mut on_pair: F,
+) -> Result<(), QueryError> {
+    if body.len() > limits.max_bytes {
+        return Err(QueryError::TooLong {
+            len: body.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| QueryError::InvalidJson("invalid JSON"))?;
+    let serde_json::Value::Object(map) = &value else {
+        return Err(QueryError::InvalidJson("JSON body is not an object"));
+    };
+    if map.len() > limits.max_params {
+        return Err(QueryError::TooManyParams {
+            max: limits.max_params,
+        });
+    }
+    if depth(&value) > limits.max_depth + 1 {
+        return Err(QueryError::TooDeep {
+            max: limits.max_depth,
+        });
+    }
+    for (k, v) in map {
+        match v {
+            serde_json::Value::String(s) => on_pair(k, Some(s)),
+            serde_json::Value::Number(n) => on_pair(k, Some(&n.to_string())),
+            serde_json::Value::Bool(b) => on_pair(k, Some(if *b { "true" } else { "false" })),
+            _ => on_pair(k, None),
+        }
+    }
+    serde_json::to_writer(&mut *out, &value).map_err(|_| QueryError::InvalidUtf8)
+}
+
+fn depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::{parse_tz, Stamper};
-    use crate::query::Mode;
+    use crate::flavor::FlavorOptions;
 
-    fn flavor(required: &[&str], key: Option<&str>) -> Flavor {
+    fn flavor(opts: FlavorOptions) -> Flavor {
         Flavor::new(
             "skroutz.gr",
             Stamper::new(parse_tz("Europe/Athens").unwrap()),
-            Mode::Flat,
-            required.iter().map(|s| s.to_string()).collect(),
-            key.map(str::to_owned),
+            opts,
         )
     }
 
+    fn build_at(f: &mut Flavor, ts: i64, p: Params<'_>, meta: &Meta<'_>) -> Result<Event, Refusal> {
+        build_event(7, f, ts, p, meta, &Limits::default(), &mut Vec::new())
+    }
+
     fn build(f: &mut Flavor, q: &[u8]) -> Result<Event, Refusal> {
-        build_event(
-            7,
-            f,
-            1_795_508_102_123,
-            q,
-            &Limits::default(),
-            &mut Vec::new(),
-        )
+        build_at(f, 1_795_508_102_123, Params::Query(q), &Meta::default())
+    }
+
+    fn line(ev: &Event) -> &str {
+        std::str::from_utf8(&ev.line).unwrap()
     }
 
     #[test]
     fn event_line_matches_the_design_example() {
-        let ev = build(&mut flavor(&[], None), b"ev=view&id=42").unwrap();
+        let ev = build(&mut flavor(FlavorOptions::default()), b"ev=view&id=42").unwrap();
         assert_eq!(
-            std::str::from_utf8(&ev.line).unwrap(),
+            line(&ev),
             "{\"ts\":\"2026-11-24T10:15:02.123+02:00\",\"flavor\":\"skroutz.gr\",\
              \"params\":{\"ev\":\"view\",\"id\":\"42\"}}\n"
         );
@@ -102,7 +218,11 @@ mod tests {
 
     #[test]
     fn required_params_must_be_present_and_non_empty() {
-        let mut f = flavor(&["ev", "uid"], None);
+        let required = vec!["ev".into(), "uid".into()];
+        let mut f = flavor(FlavorOptions {
+            required,
+            ..Default::default()
+        });
         assert!(build(&mut f, b"ev=view&uid=9").is_ok());
         assert_eq!(
             build(&mut f, b"ev=view").unwrap_err(),
@@ -116,7 +236,10 @@ mod tests {
 
     #[test]
     fn kafka_key_comes_from_the_configured_param() {
-        let mut f = flavor(&[], Some("uid"));
+        let mut f = flavor(FlavorOptions {
+            key_param: Some("uid".into()),
+            ..Default::default()
+        });
         let ev = build(&mut f, b"ev=view&uid=u%2042").unwrap();
         assert_eq!(ev.key.as_deref(), Some(&b"u 42"[..]));
         assert_eq!(build(&mut f, b"ev=x").unwrap().key, None);
@@ -124,15 +247,73 @@ mod tests {
 
     #[test]
     fn over_limit_is_malformed() {
-        let mut f = flavor(&[], None);
+        let mut f = flavor(FlavorOptions::default());
         let limits = Limits {
             max_bytes: 4,
             ..Limits::default()
         };
-        let err = build_event(0, &mut f, 0, b"a=12345", &limits, &mut Vec::new()).unwrap_err();
+        let err = build_event(
+            0,
+            &mut f,
+            0,
+            Params::Query(b"a=12345"),
+            &Meta::default(),
+            &limits,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(matches!(
             err,
             Refusal::Malformed(QueryError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn meta_fields_follow_params_and_are_escaped() {
+        let mut f = flavor(FlavorOptions::default());
+        let meta = Meta {
+            ip: Some("203.0.113.0".parse().unwrap()),
+            user_agent: Some(b"Mozilla/5.0 \"x\"\n"),
+            referer: Some(b"https://a.example/\xff"),
+        };
+        let ev = build_at(&mut f, 0, Params::Query(b"a=1"), &meta).unwrap();
+        assert!(line(&ev).ends_with(
+            ",\"params\":{\"a\":\"1\"},\"ip\":\"203.0.113.0\",\"ua\":\"Mozilla/5.0 \\\"x\\\"\\n\",\
+             \"referer\":\"https://a.example/\u{fffd}\"}\n"
+        ));
+    }
+
+    #[test]
+    fn json_bodies_are_validated_objects() {
+        let mut f = flavor(FlavorOptions {
+            key_param: Some("uid".into()),
+            ..Default::default()
+        });
+        let body = br#"{ "ev": "click", "uid": 42, "data": {"x": [1, 2]} }"#;
+        let ev = build_at(&mut f, 0, Params::Json(body), &Meta::default()).unwrap();
+        assert!(line(&ev).contains(r#""params":{"ev":"click","uid":42,"data":{"x":[1,2]}}"#));
+        assert_eq!(ev.key.as_deref(), Some(&b"42"[..]));
+        for bad in [&b"[1]"[..], b"\"s\"", b"{", b"{\"a\":1}x"] {
+            let r = build_at(&mut f, 0, Params::Json(bad), &Meta::default());
+            assert!(matches!(r, Err(Refusal::Malformed(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn duplicates_within_the_ttl_are_refused() {
+        let opts = FlavorOptions {
+            dedup_param: Some("eid".into()),
+            dedup_ttl_ms: 1000,
+            ..Default::default()
+        };
+        let mut f = flavor(opts);
+        let q = |f: &mut Flavor, ts, s: &'static [u8]| {
+            build_at(f, ts, Params::Query(s), &Meta::default())
+        };
+        assert!(q(&mut f, 0, b"eid=1").is_ok());
+        assert_eq!(q(&mut f, 999, b"eid=1").unwrap_err(), Refusal::Duplicate);
+        assert!(q(&mut f, 999, b"eid=2").is_ok());
+        assert!(q(&mut f, 1000, b"eid=1").is_ok());
+        assert!(q(&mut f, 1000, b"other=1").is_ok()); // no dedup value: never a duplicate
     }
 }

@@ -3,8 +3,49 @@
 
 use crate::clock::Stamper;
 use crate::json;
+use crate::privacy::IpMode;
 use crate::query::Mode;
+use crate::ttl_store::TtlStore;
 use std::collections::HashMap;
+
+/// Per-flavor switches, as configured.
+#[derive(Clone, Debug)]
+pub struct FlavorOptions {
+    pub mode: Mode,
+    /// Parameters that must be present and non-empty, else the request is refused.
+    pub required: Vec<String>,
+    /// Parameter whose value becomes the Kafka message key.
+    pub key_param: Option<String>,
+    pub ip: IpMode,
+    pub user_agent: bool,
+    pub referer: bool,
+    /// Drop (but still answer) requests carrying `DNT: 1` or `Sec-GPC: 1`.
+    pub honor_dnt: bool,
+    /// Accept JSON objects as POST bodies.
+    pub json_bodies: bool,
+    /// Parameter whose repeat within `dedup_ttl_ms` is a duplicate.
+    pub dedup_param: Option<String>,
+    pub dedup_ttl_ms: i64,
+    pub dedup_max_entries: usize,
+}
+
+impl Default for FlavorOptions {
+    fn default() -> Self {
+        FlavorOptions {
+            mode: Mode::Flat,
+            required: Vec::new(),
+            key_param: None,
+            ip: IpMode::Off,
+            user_agent: false,
+            referer: false,
+            honor_dnt: false,
+            json_bodies: false,
+            dedup_param: None,
+            dedup_ttl_ms: 0,
+            dedup_max_entries: 1_000_000,
+        }
+    }
+}
 
 /// What the envelope builder needs to know about one flavor.
 pub struct Flavor {
@@ -12,35 +53,30 @@ pub struct Flavor {
     /// `"name"` already escaped, copied into every event.
     pub name_json: Box<[u8]>,
     pub stamper: Stamper,
-    pub mode: Mode,
-    /// Parameters that must be present and non-empty, else the request is refused.
-    pub required: Vec<String>,
-    /// Parameter whose value becomes the Kafka message key.
-    pub key_param: Option<String>,
+    pub opts: FlavorOptions,
+    /// Recently seen `dedup_param` values.
+    pub dedup: Option<TtlStore>,
 }
 
 impl Flavor {
-    pub fn new(
-        name: &str,
-        stamper: Stamper,
-        mode: Mode,
-        required: Vec<String>,
-        key_param: Option<String>,
-    ) -> Self {
+    pub fn new(name: &str, stamper: Stamper, opts: FlavorOptions) -> Self {
         let mut name_json = Vec::new();
         json::write_str(&mut name_json, name);
+        let dedup = opts
+            .dedup_param
+            .as_ref()
+            .map(|_| TtlStore::new(opts.dedup_max_entries));
         Flavor {
             name: name.to_owned(),
             name_json: name_json.into_boxed_slice(),
             stamper,
-            mode,
-            required,
-            key_param,
+            opts,
+            dedup,
         }
     }
 }
 
-/// Host header → flavor index. Matching ignores ASCII case and a `:port` suffix.
+/// Host → flavor index. Matching ignores ASCII case and a `:port` suffix.
 #[derive(Default)]
 pub struct HostMap {
     hosts: HashMap<Box<[u8]>, u16>,

@@ -3,9 +3,10 @@
 use crate::backend::{Backend, Counters};
 use crate::clock::{parse_tz, Stamper};
 use crate::filesink::{FileSink, FileSinkConfig};
-use crate::flavor::{Flavor, HostMap};
-use crate::ingest::{Ingest, OUTCOMES};
+use crate::flavor::{Flavor, FlavorOptions, HostMap};
+use crate::ingest::{BodyKind, Ingest, Request, OUTCOMES};
 use crate::kafka_py::KafkaQueue;
+use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -31,6 +32,7 @@ pub struct PyIngest {
     file: Option<(FileSinkConfig, PathBuf)>,
     kafka_spool: Option<PathBuf>,
     kafka: Option<Py<KafkaQueue>>,
+    trusted: Vec<Cidr>,
     running: Option<Ingest>,
     file_sink: Option<FileSink>,
 }
@@ -63,12 +65,18 @@ impl PyIngest {
             file: None,
             kafka_spool: None,
             kafka: None,
+            trusted: Vec::new(),
             running: None,
             file_sink: None,
         }
     }
 
-    #[pyo3(signature = (name, *, hosts, timezone, query_format, required_params, key_param))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (
+        name, *, hosts, timezone, query_format, required_params, key_param, ip = "off",
+        user_agent = false, referer = false, honor_dnt = false, json_bodies = false,
+        dedup_param = None, dedup_ttl_s = 0.0, dedup_max_entries = 1_000_000
+    ))]
     fn add_flavor(
         &mut self,
         name: String,
@@ -77,21 +85,50 @@ impl PyIngest {
         query_format: &str,
         required_params: Vec<String>,
         key_param: Option<String>,
+        ip: &str,
+        user_agent: bool,
+        referer: bool,
+        honor_dnt: bool,
+        json_bodies: bool,
+        dedup_param: Option<String>,
+        dedup_ttl_s: f64,
+        dedup_max_entries: usize,
     ) -> PyResult<()> {
-        let tz = parse_tz(timezone)
-            .ok_or_else(|| PyValueError::new_err(format!("unknown time zone {timezone:?}")))?;
-        let mode = Mode::parse(query_format).ok_or_else(|| {
-            PyValueError::new_err(format!("unknown query_format {query_format:?}"))
-        })?;
+        let bad = |what: &str, v: &str| PyValueError::new_err(format!("unknown {what} {v:?}"));
+        let tz = parse_tz(timezone).ok_or_else(|| bad("time zone", timezone))?;
+        let mode = Mode::parse(query_format).ok_or_else(|| bad("query_format", query_format))?;
+        let ip = IpMode::parse(ip).ok_or_else(|| bad("ip mode", ip))?;
         if required_params.len() > 64 {
             return Err(PyValueError::new_err("at most 64 required_params"));
         }
-        let flavor = Flavor::new(&name, Stamper::new(tz), mode, required_params, key_param);
+        let opts = FlavorOptions {
+            mode,
+            required: required_params,
+            key_param,
+            ip,
+            user_agent,
+            referer,
+            honor_dnt,
+            json_bodies,
+            dedup_param,
+            dedup_ttl_ms: (dedup_ttl_s * 1000.0) as i64,
+            dedup_max_entries,
+        };
+        let flavor = Flavor::new(&name, Stamper::new(tz), opts);
         self.specs.push(FlavorSpec {
             name,
             hosts,
             flavor,
         });
+        Ok(())
+    }
+
+    /// Addresses (CIDR blocks) whose X-Forwarded-For is believed.
+    fn set_trusted_proxies(&mut self, proxies: Vec<String>) -> PyResult<()> {
+        self.trusted = proxies
+            .iter()
+            .map(|p| Cidr::parse(p).ok_or_else(|| PyValueError::new_err(format!("bad CIDR {p:?}"))))
+            .collect::<PyResult<_>>()?;
         Ok(())
     }
 
@@ -145,6 +182,7 @@ impl PyIngest {
         }
         let flavors = self.specs.drain(..).map(|s| s.flavor).collect();
         let mut ingest = Ingest::new(flavors, hosts, self.paths.clone(), self.limits);
+        ingest.trusted_proxies = std::mem::take(&mut self.trusted);
         if let Some((cfg, spool_dir)) = self.file.take() {
             let backend = Arc::new(
                 Backend::new("file", self.ring_capacity, &spool_dir, names.clone()).map_err(err)?,
@@ -168,12 +206,61 @@ impl PyIngest {
         Ok(())
     }
 
-    /// One request: returns the HTTP status (200 accepted, 400, 404, 414).
-    fn handle(&mut self, target: &[u8], host: Option<&[u8]>) -> PyResult<u16> {
-        match &mut self.running {
-            Some(i) => Ok(i.handle(target, host).status()),
-            None => Err(err("not started")),
-        }
+    /// One request: returns the HTTP status (200 stored or deliberately not stored, 400,
+    /// 404, 414). `body_kind`: 0 form, 1 JSON, 2 text/plain. Positional arguments only on
+    /// the hot path: keyword parsing costs more.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (
+        target, host = None, body = None, body_kind = 0, peer = None, forwarded_for = None,
+        user_agent = None, referer = None, do_not_track = false
+    ))]
+    fn handle(
+        &mut self,
+        target: &[u8],
+        host: Option<&[u8]>,
+        body: Option<&[u8]>,
+        body_kind: u8,
+        peer: Option<&[u8]>,
+        forwarded_for: Option<&[u8]>,
+        user_agent: Option<&[u8]>,
+        referer: Option<&[u8]>,
+        do_not_track: bool,
+    ) -> PyResult<u16> {
+        let ingest = self.running.as_mut().ok_or_else(|| err("not started"))?;
+        let kind = match body_kind {
+            1 => BodyKind::Json,
+            2 => BodyKind::Text,
+            _ => BodyKind::Form,
+        };
+        let req = Request {
+            target,
+            host,
+            body: body.map(|b| (b, kind)),
+            peer,
+            forwarded_for,
+            user_agent,
+            referer,
+            do_not_track,
+        };
+        Ok(ingest.handle(&req).status())
+    }
+
+    /// Index of the flavor the last `handle()` matched, None if none did.
+    #[getter]
+    fn last_flavor(&self) -> Option<u16> {
+        self.running.as_ref().and_then(|i| i.last_flavor)
+    }
+
+    /// Index of the flavor a Host header selects, None if none does.
+    fn flavor_for(&self, host: Option<&[u8]>) -> Option<u16> {
+        self.running.as_ref().and_then(|i| i.flavor_for(host))
+    }
+
+    /// Test hook: `handle()` panics on exactly this target (None: never).
+    fn set_panic_target(&mut self, target: Option<Vec<u8>>) -> PyResult<()> {
+        let i = self.running.as_mut().ok_or_else(|| err("not started"))?;
+        i.panic_target = target.map(Vec::into_boxed_slice);
+        Ok(())
     }
 
     /// Injects the receipt time (ms since the epoch) for tests; `None` restores the clock.
@@ -219,7 +306,7 @@ impl PyIngest {
     }
 }
 
-fn outcome_dict<'py>(py: Python<'py>, row: &[u64; 6]) -> PyResult<Bound<'py, PyDict>> {
+fn outcome_dict<'py>(py: Python<'py>, row: &[u64; OUTCOMES.len()]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (name, n) in OUTCOMES.iter().zip(row) {
         d.set_item(*name, *n)?;

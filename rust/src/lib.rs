@@ -13,9 +13,13 @@ mod ingest_py;
 pub mod json;
 #[cfg(feature = "python")]
 mod kafka_py;
+pub mod privacy;
 pub mod query;
 pub mod ring;
 pub mod spool;
+pub mod ttl_store;
+#[cfg(feature = "python")]
+mod ttl_store_py;
 #[cfg(feature = "python")]
 mod tz_py;
 
@@ -30,6 +34,7 @@ mod python_module {
         crate::ingest_py::init_pymodule(m)?;
         crate::tz_py::init_pymodule(m)?;
         crate::kafka_py::init_pymodule(m)?;
+        crate::ttl_store_py::init_pymodule(m)?;
         Ok(())
     }
 }

@@ -69,6 +69,8 @@ pub enum QueryError {
     InvalidUtf8,
     /// rack: `ParameterTypeError`, e.g. `a=1&a[b]=2`; the text names the key.
     TypeConflict(String),
+    /// A JSON POST body that is not a JSON object.
+    InvalidJson(&'static str),
 }
 
 impl fmt::Display for QueryError {
@@ -80,6 +82,7 @@ impl fmt::Display for QueryError {
             QueryError::BadEscape => f.write_str("invalid %-encoding"),
             QueryError::InvalidUtf8 => f.write_str("invalid UTF-8"),
             QueryError::TypeConflict(msg) => f.write_str(msg),
+            QueryError::InvalidJson(msg) => f.write_str(msg),
         }
     }
 }
