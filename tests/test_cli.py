@@ -106,7 +106,8 @@ def test_serve_with_no_config_writes_under_cwd_data_and_stops_cleanly(
 ) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "beacon", "serve", "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "beacon", "serve", "--listen", f"127.0.0.1:{port}",
+         "--admin-listen", f"127.0.0.1:{free_port()}"],  # fmt: skip
         cwd=tmp_path,
         stderr=subprocess.PIPE,
     )
@@ -133,7 +134,8 @@ def test_flags_override_the_config_file(tmp_path: Path) -> None:
     cfg.write_text(json.dumps({"listen": "127.0.0.1:1", "data_dir": str(tmp_path / "from-file")}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "beacon", "serve", "--config", str(cfg),
-         "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "from-flag")],
+         "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "from-flag"),
+         "--admin-listen", f"127.0.0.1:{free_port()}"],
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

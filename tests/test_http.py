@@ -90,7 +90,7 @@ def test_other_methods_are_405(server: BeaconServer) -> None:
     with Conn(server.port) as c:
         c.send(b"DELETE /track?ev=x HTTP/1.1\r\nHost: a\r\n\r\n")
         r = c.read_response()
-        assert r.status == 405 and r.headers["allow"] == "GET, HEAD"
+        assert r.status == 405 and r.headers["allow"] == "GET, HEAD, POST, OPTIONS"
 
 
 def test_connection_close_is_honoured(server: BeaconServer) -> None:

@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Any
 
 __version__: str
+__git_sha__: str
+__build_epoch__: int
 
 class MalformedQuery(ValueError):
     """A query string that cannot be turned into JSON: bad %-encoding or invalid UTF-8
@@ -46,8 +48,19 @@ class Ingest:
         query_format: str,
         required_params: list[str],
         key_param: str | None,
+        ip: str = "off",
+        user_agent: bool = False,
+        referer: bool = False,
+        honor_dnt: bool = False,
+        json_bodies: bool = False,
+        dedup_param: str | None = None,
+        dedup_ttl_s: float = 0.0,
+        dedup_max_entries: int = 1_000_000,
     ) -> None:
-        """Adds a flavor; raises ValueError for an unknown time zone or query format."""
+        """Adds a flavor; raises ValueError for an unknown time zone, query format or ip
+        mode (`off`, `full`, `anonymized`)."""
+    def set_trusted_proxies(self, proxies: list[str]) -> None:
+        """Addresses or CIDR blocks whose X-Forwarded-For header is believed."""
     def set_default_flavor(self, name: str | None) -> None:
         """The flavor for requests whose Host matches none (None: answer 400)."""
     def enable_file_backend(
@@ -65,9 +78,29 @@ class Ingest:
         """The Kafka backend's queue after `start()`; None when Kafka is off."""
     def start(self) -> None:
         """Builds the request path and starts the backend threads."""
-    def handle(self, target: bytes, host: bytes | None) -> int:
-        """Handles one request target (`/path?query`); returns the HTTP status:
-        200 accepted, 400 malformed/unknown host/missing parameter, 404, 414."""
+    def handle(
+        self,
+        target: bytes,
+        host: bytes | None = None,
+        body: bytes | None = None,
+        body_kind: int = 0,
+        peer: bytes | None = None,
+        forwarded_for: bytes | None = None,
+        user_agent: bytes | None = None,
+        referer: bytes | None = None,
+        do_not_track: bool = False,
+    ) -> int:
+        """Handles one request (`target` is `/path?query`); returns the HTTP status:
+        200 (stored, or deliberately not: duplicate, do-not-track), 400 (malformed,
+        unknown host, missing parameter), 404, 414. `body_kind`: 0 urlencoded, 1 JSON,
+        2 text/plain. Pass arguments positionally on the hot path."""
+    @property
+    def last_flavor(self) -> int | None:
+        """Index of the flavor the last `handle()` matched; None if none did."""
+    def flavor_for(self, host: bytes | None) -> int | None:
+        """Index of the flavor a Host header selects; None if none does."""
+    def set_panic_target(self, target: bytes | None) -> None:
+        """Test hook: `handle()` panics on exactly this target."""
     def set_clock(self, ms: int | None) -> None:
         """Injects the receipt time in ms since the epoch (tests); None: system clock."""
     def reopen(self) -> None:
@@ -100,3 +133,19 @@ class KafkaQueue:
         delivered must be `spool()`ed again."""
     def add_replayed(self, n: int) -> None:
         """Counts messages replayed from the spool into Kafka."""
+
+class TtlStore:
+    """A bounded key/value map with per-key expiry (the dedup store). `now_ms` defaults
+    to the system clock; pass it to control time in tests."""
+
+    def __init__(self, max_entries: int = 1_000_000) -> None: ...
+    def get(self, key: bytes, now_ms: int | None = None) -> bytes | None:
+        """The value of a live key."""
+    def set(self, key: bytes, value: bytes, ttl_s: float, now_ms: int | None = None) -> None:
+        """Sets a key for `ttl_s` seconds, evicting the soonest-to-expire key when full."""
+    def ttl(self, key: bytes, now_ms: int | None = None) -> float | None:
+        """Seconds left for a live key; None when absent or expired."""
+    def __len__(self) -> int: ...
+    @property
+    def evicted(self) -> int:
+        """Live keys pushed out early because the store was full."""

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import NoReturn
 
-from beacon import __version__
+from beacon import __version__, logs
 from beacon.config import Config, ConfigError, load_config
 
 EXIT_USAGE = 2
@@ -27,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--config", metavar="PATH", help="JSON config file")
     serve.add_argument("--listen", metavar="HOST:PORT", help="public listener address")
+    serve.add_argument("--admin-listen", metavar="HOST:PORT", help="admin listener address")
     serve.add_argument("--data-dir", metavar="DIR", help="where daily files are written")
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH")
@@ -39,14 +39,6 @@ def _fail(problems: list[str]) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(message)s",
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
@@ -56,13 +48,13 @@ def main(argv: list[str] | None = None) -> None:
             else Config()
         )
         if args.command == "serve":
-            cfg = cfg.with_overrides(args.listen, args.data_dir)
+            cfg = cfg.with_overrides(args.listen, args.data_dir, args.admin_listen)
     except ConfigError as e:
         _fail(e.problems)
     if args.command == "check-config":
         print(f"beacon: {args.path}: ok ({len(cfg.flavors)} flavors)")
         return
-    _setup_logging(cfg.log_level)
+    logs.setup(cfg.log_level)
     from beacon.server import run  # the server's imports are not needed to check a config
 
     try:

@@ -15,6 +15,7 @@ from beacon._beacon import is_valid_timezone
 T = TypeVar("T")
 
 QUERY_FORMATS = ("flat", "rack")
+IP_MODES = ("off", "full", "anonymized")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -45,6 +46,15 @@ class FlavorConfig:
     kafka_topic: str | None = None
     kafka_key_param: str | None = None
     required_params: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    ip: str = "off"
+    user_agent: bool = False
+    referer: bool = False
+    honor_dnt: bool = False
+    json_bodies: bool = False
+    dedup_param: str | None = None
+    dedup_ttl_s: float = 3600.0
+    dedup_max_entries: int = 1_000_000
 
     @property
     def topic(self) -> str:
@@ -72,6 +82,24 @@ class LimitsConfig:
     max_depth: int = 32
     max_header_bytes: int = 16384
     max_request_bytes: int = 65536
+    max_body_bytes: int = 65536
+    max_connections: int = 20000
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    pre_stop_s: float = 0.0
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class DebugConfig:
+    enabled: bool = False
+    tracemalloc: bool = False
+    # Test hook: a request for exactly this target panics inside the Rust request path.
+    panic_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +115,19 @@ class Config:
     file: FileBackendConfig = FileBackendConfig()
     kafka: KafkaBackendConfig = KafkaBackendConfig()
     limits: LimitsConfig = LimitsConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
+    debug: DebugConfig = DebugConfig()
+    trusted_proxies: tuple[str, ...] = ()
+    allow_public_admin: bool = False
     log_level: str = "info"
 
     @property
     def spool_dir(self) -> Path:
         return self.spool_dir_ or self.data_dir / "spool"
 
-    def with_overrides(self, listen: str | None, data_dir: str | None) -> Config:
+    def with_overrides(
+        self, listen: str | None, data_dir: str | None, admin_listen: str | None = None
+    ) -> Config:
         """Applies command-line flags, which win over the file."""
         errors = _Errors()
         cfg = self
@@ -101,6 +135,12 @@ class Config:
             addr = errors.check("--listen", listen, _address)
             if addr is not None:
                 cfg = replace(cfg, listen=addr)
+        if admin_listen is not None:
+            addr = errors.check("--admin-listen", admin_listen, _address)
+            if addr is not None and not _is_loopback(addr.host) and not cfg.allow_public_admin:
+                errors.add("--admin-listen", f"{addr.host} is not a loopback address")
+            elif addr is not None:
+                cfg = replace(cfg, admin_listen=addr)
         if data_dir is not None:
             cfg = replace(cfg, data_dir=Path(data_dir))
         errors.raise_if_any()
@@ -149,11 +189,51 @@ def _kind(expected: type | tuple[type, ...], what: str) -> Callable[[Any], Any]:
     return parse
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {json.dumps(value)}")
+    return value
+
+
 def _positive_int(value: Any) -> int:
     v: int = _kind(int, "a positive integer")(value)
     if v <= 0:
         raise ValueError(f"expected a positive integer, got {v}")
     return v
+
+
+def _non_negative(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"expected a number >= 0, got {json.dumps(value)}")
+    return float(value)
+
+
+def _positive(value: Any) -> float:
+    if _non_negative(value) == 0:
+        raise ValueError("expected a number > 0, got 0")
+    return float(value)
+
+
+def _cidr(value: Any) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an address or CIDR block, got {json.dumps(value)}") from None
+    return str(value)
+
+
+def _cidr_list(value: Any) -> tuple[str, ...]:
+    return tuple(_cidr(v) for v in _str_list(value))
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    origins = _str_list(value)
+    bad = [o for o in origins if o != "*" and not re.match(r"^https?://[^/\s]+$", o)]
+    if bad:
+        raise ValueError(f'expected "*" or origins like "https://example.com", got {bad}')
+    return origins
 
 
 def _str_list(value: Any) -> tuple[str, ...]:
@@ -242,6 +322,15 @@ def _flavor(errors: _Errors, prefix: str, obj: Any) -> FlavorConfig | None:
         kafka_topic=s.optional("kafka_topic", _name),
         kafka_key_param=s.optional("kafka_key_param", _kind(str, "a parameter name")),
         required_params=s.get("required_params", _str_list, ()),
+        allowed_origins=s.get("allowed_origins", _origins, ()),
+        ip=s.get("ip", _one_of(IP_MODES), "off"),
+        user_agent=s.get("user_agent", _bool, False),
+        referer=s.get("referer", _bool, False),
+        honor_dnt=s.get("honor_dnt", _bool, False),
+        json_bodies=s.get("json_bodies", _bool, False),
+        dedup_param=s.optional("dedup_param", _kind(str, "a parameter name")),
+        dedup_ttl_s=s.get("dedup_ttl_s", _positive, 3600.0),
+        dedup_max_entries=s.get("dedup_max_entries", _positive_int, 1_000_000),
     )
     s.finish()
     return flavor if name else None
@@ -271,7 +360,7 @@ def _flavors(errors: _Errors, value: Any) -> tuple[FlavorConfig, ...]:
 def _file_backend(errors: _Errors, obj: Any) -> FileBackendConfig:
     s = _Section(errors, "backends.file", obj)
     cfg = FileBackendConfig(
-        enabled=s.get("enabled", _kind(bool, "true or false"), True),
+        enabled=s.get("enabled", _bool, True),
         flush_interval_ms=s.get("flush_interval_ms", _positive_int, 1000),
         fsync_interval_ms=s.optional("fsync_interval_ms", _positive_int),
     )
@@ -282,7 +371,7 @@ def _file_backend(errors: _Errors, obj: Any) -> FileBackendConfig:
 def _kafka_backend(errors: _Errors, obj: Any) -> KafkaBackendConfig:
     s = _Section(errors, "backends.kafka", obj)
     cfg = KafkaBackendConfig(
-        enabled=s.get("enabled", _kind(bool, "true or false"), False),
+        enabled=s.get("enabled", _bool, False),
         bootstrap_servers=s.get("bootstrap_servers", _kind(str, "a string"), ""),
         producer=s.get("producer", _kind(dict, "an object of librdkafka settings"), {}),
     )
@@ -301,6 +390,31 @@ def _limits(errors: _Errors, obj: Any) -> LimitsConfig:
         max_depth=s.get("max_depth", _positive_int, d.max_depth),
         max_header_bytes=s.get("max_header_bytes", _positive_int, d.max_header_bytes),
         max_request_bytes=s.get("max_request_bytes", _positive_int, d.max_request_bytes),
+        max_body_bytes=s.get("max_body_bytes", _positive_int, d.max_body_bytes),
+        max_connections=s.get("max_connections", _positive_int, d.max_connections),
+        header_timeout_s=s.get("header_timeout_s", _positive, d.header_timeout_s),
+        idle_timeout_s=s.get("idle_timeout_s", _positive, d.idle_timeout_s),
+    )
+    s.finish()
+    return cfg
+
+
+def _shutdown(errors: _Errors, obj: Any) -> ShutdownConfig:
+    s = _Section(errors, "shutdown", obj)
+    cfg = ShutdownConfig(
+        pre_stop_s=s.get("pre_stop_s", _non_negative, 0.0),
+        timeout_s=s.get("timeout_s", _non_negative, 10.0),
+    )
+    s.finish()
+    return cfg
+
+
+def _debug(errors: _Errors, obj: Any) -> DebugConfig:
+    s = _Section(errors, "debug", obj)
+    cfg = DebugConfig(
+        enabled=s.get("enabled", _bool, False),
+        tracemalloc=s.get("tracemalloc", _bool, False),
+        panic_target=s.optional("panic_target", _kind(str, "a request target")),
     )
     s.finish()
     return cfg
@@ -336,11 +450,34 @@ def parse_config(obj: Any) -> Config:
         file=file_cfg,
         kafka=kafka_cfg,
         limits=_limits(errors, top.raw("limits") or {}),
+        shutdown=_shutdown(errors, top.raw("shutdown") or {}),
+        debug=_debug(errors, top.raw("debug") or {}),
+        trusted_proxies=top.get("trusted_proxies", _cidr_list, ()),
+        allow_public_admin=top.get("allow_public_admin", _bool, False),
         log_level=top.get("log_level", _one_of(LOG_LEVELS), d.log_level),
     )
     top.finish()
+    if not cfg.allow_public_admin and not _is_loopback(cfg.admin_listen.host):
+        errors.add(
+            "admin_listen",
+            f"{cfg.admin_listen.host} is not a loopback address; the admin listener exposes "
+            "internals: set allow_public_admin to true to bind it anyway",
+        )
+    if cfg.admin_listen == cfg.listen:
+        errors.add("admin_listen", "must differ from listen: admin routes are never public")
     errors.raise_if_any()
     return cfg
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_config(path: str | Path) -> Config:

@@ -22,8 +22,17 @@ def build_ingest(cfg: Config) -> Ingest:
             query_format=f.query_format,
             required_params=list(f.required_params),
             key_param=f.kafka_key_param,
+            ip=f.ip,
+            user_agent=f.user_agent,
+            referer=f.referer,
+            honor_dnt=f.honor_dnt,
+            json_bodies=f.json_bodies,
+            dedup_param=f.dedup_param,
+            dedup_ttl_s=f.dedup_ttl_s,
+            dedup_max_entries=f.dedup_max_entries,
         )
     ingest.set_default_flavor(cfg.default_flavor)
+    ingest.set_trusted_proxies(list(cfg.trusted_proxies))
     if cfg.file.enabled:
         ingest.enable_file_backend(
             data_dir=cfg.data_dir,

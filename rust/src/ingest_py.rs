@@ -22,7 +22,7 @@ struct FlavorSpec {
 }
 
 /// Built in two steps: `add_flavor` and the `enable_*` calls, then `start()`.
-#[pyclass(module = "beacon._beacon", name = "Ingest", unsendable)]
+#[pyclass(module = "beacon._beacon", name = "Ingest")]
 pub struct PyIngest {
     specs: Vec<FlavorSpec>,
     default_flavor: Option<String>,

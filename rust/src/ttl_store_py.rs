@@ -4,7 +4,7 @@ use crate::ttl_store::TtlStore;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-#[pyclass(module = "beacon._beacon", name = "TtlStore", unsendable)]
+#[pyclass(module = "beacon._beacon", name = "TtlStore")]
 pub struct PyTtlStore {
     inner: TtlStore,
 }

@@ -1,26 +1,45 @@
 """The public listener's protocol: httptools parses, one Rust call per request
 (`Ingest.handle`) does the rest, and a prebuilt response goes back.
 
-Hot-path rules (DESIGN.md): no per-request dicts, no logging, no formatting. Responses
-produced while parsing one `data_received` chunk (pipelining) leave in one write.
+Hot-path rules (DESIGN.md): no per-request dicts, no logging, no formatting. The headers
+that matter are kept in a fixed list reset by slice assignment; responses produced while
+parsing one `data_received` chunk (pipelining) leave in one write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING
 
 import httptools
 
-from beacon.http.responses import ResponseTable
+from beacon.http.responses import ResponseTable, with_headers
 
 if TYPE_CHECKING:
     from beacon.server import Server
 
-log = logging.getLogger("beacon.http")
+# Slots of `TrackProtocol._h`, the headers the request path reads.
+H_HOST, H_UA, H_REFERER, H_XFF, H_DNT, H_GPC, H_ORIGIN, H_CTYPE, H_CLEN = range(9)
+_NAMES = {
+    b"Host": H_HOST,
+    b"User-Agent": H_UA,
+    b"Referer": H_REFERER,
+    b"X-Forwarded-For": H_XFF,
+    b"DNT": H_DNT,
+    b"Sec-GPC": H_GPC,
+    b"Origin": H_ORIGIN,
+    b"Content-Type": H_CTYPE,
+    b"Content-Length": H_CLEN,
+}
+# Canonical spellings hit on the first lookup; other casings are lowered only when the
+# length could match, so unrelated headers cost one dict miss.
+_WANTED = {**_NAMES, **{k.lower(): v for k, v in _NAMES.items()}}
+_WANTED_LENGTHS = frozenset(len(k) for k in _NAMES)
+_NO_HEADERS: list[bytes | None] = [None] * len(_NAMES)
 
-_GET = b"GET"
+_GET, _HEAD, _POST, _OPTIONS = b"GET", b"HEAD", b"POST", b"OPTIONS"
+# Ingest.handle body kinds.
+_FORM, _JSON, _TEXT = 0, 1, 2
 
 
 class _TooLarge(Exception):
@@ -30,16 +49,32 @@ class _TooLarge(Exception):
         self.status = status
 
 
-_HEAD = b"HEAD"
+def body_kind(content_type: bytes | None) -> int | None:
+    """Ingest body kind for a Content-Type; None: unsupported."""
+    if content_type is None:
+        return _TEXT  # sendBeacon with a string body sends text/plain; be lenient
+    mime = content_type.split(b";", 1)[0].strip().lower()
+    if mime == b"application/x-www-form-urlencoded":
+        return _FORM
+    if mime == b"text/plain":
+        return _TEXT
+    if mime == b"application/json":
+        return _JSON
+    return None
 
 
 class TrackProtocol(asyncio.Protocol):
     __slots__ = (
+        "_begin_tick",
+        "_body",
         "_closing",
+        "_h",
         "_header_bytes",
-        "_host",
+        "_in_request",
+        "_last_tick",
         "_out",
         "_parser",
+        "_peer",
         "_pending_bytes",
         "_responses",
         "_server",
@@ -53,17 +88,27 @@ class TrackProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
-        self._host: bytes | None = None
+        self._h: list[bytes | None] = list(_NO_HEADERS)
+        self._body: bytes | None = None
+        self._peer: bytes | None = None
         self._out: list[bytes] = []
         self._closing = False
+        # A new connection owes us a request: silence counts against the header timeout.
+        self._in_request = True
         self._pending_bytes = 0
         self._header_bytes = 0
+        self._begin_tick = self._last_tick = server.tick
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport
-        self._server.connection_opened(self)
+        if not self._server.connection_opened(self):
+            transport.close()
+            return
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self._peer = str(peer[0]).encode()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connection_closed(self)
@@ -72,6 +117,7 @@ class TrackProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        self._last_tick = self._server.tick
         self._pending_bytes += len(data)
         try:
             self._parser.feed_data(data)
@@ -79,15 +125,11 @@ class TrackProtocol(asyncio.Protocol):
             if isinstance(e.__context__, _TooLarge):
                 self._refuse(e.__context__.status, "too_large")
             else:
-                log.exception("http: error handling a request")
-                self._refuse(500, "errors")
+                self._error(e.__context__ or e, close=True)
         except httptools.HttpParserUpgrade:
             self._refuse(400, "upgrade")
         except httptools.HttpParserError:
             self._refuse(400, "bad_http")
-        except Exception:
-            log.exception("http: error handling a request")
-            self._refuse(500, "errors")
         if self._pending_bytes > self._server.max_request_bytes:
             self._refuse(431, "too_large")
         self._flush()
@@ -96,8 +138,11 @@ class TrackProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url = b""
-        self._host = None
+        self._h[:] = _NO_HEADERS
+        self._body = None
         self._header_bytes = 0
+        self._in_request = True
+        self._begin_tick = self._server.tick
 
     def on_url(self, url: bytes) -> None:
         # httptools may deliver the target in pieces when it spans reads.
@@ -106,36 +151,110 @@ class TrackProtocol(asyncio.Protocol):
             raise _TooLarge(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value)
-        if self._header_bytes > self._server.max_header_bytes:
+        n = self._header_bytes + len(name) + len(value)
+        self._header_bytes = n
+        if n > self._server.max_header_bytes:
             raise _TooLarge(431)
-        if len(name) == 4 and (name == b"Host" or name.lower() == b"host"):
-            self._host = value
+        slot = _WANTED.get(name)
+        if slot is None:
+            if len(name) not in _WANTED_LENGTHS:
+                return
+            slot = _WANTED.get(name.lower())
+            if slot is None:
+                return
+        self._h[slot] = value
+        if slot == H_CLEN and value.isdigit() and int(value) > self._server.max_body_bytes:
+            raise _TooLarge(413)
+
+    def on_body(self, body: bytes) -> None:
+        self._body = body if self._body is None else self._body + body
+        if len(self._body) > self._server.max_body_bytes:
+            raise _TooLarge(413)
 
     def on_message_complete(self) -> None:
         self._pending_bytes = 0
+        self._in_request = False
         parser = self._parser
         method = parser.get_method()
         keep_alive = parser.should_keep_alive() and not self._server.draining
         if method == _GET:
-            status = self._server.ingest.handle(self._url, self._host)
-            self._out.append(self._responses.by_mode[keep_alive * 2][status])
+            self._track(None, _FORM, False, keep_alive)
         elif method == _HEAD:
-            status = self._server.ingest.handle(self._url, self._host)
-            self._out.append(self._responses.by_mode[keep_alive * 2 + 1][status])
+            self._track(None, _FORM, True, keep_alive)
+        elif method == _POST:
+            kind = body_kind(self._h[H_CTYPE])
+            if kind is None:
+                self._respond(415, False, keep_alive, "unsupported_media_type")
+            else:
+                self._track(self._body or b"", kind, False, keep_alive)
+        elif method == _OPTIONS:
+            self._preflight(keep_alive)
         else:
-            self._server.count_refusal("method")
-            self._out.append(self._responses.by_mode[keep_alive * 2][405])
+            self._respond(405, False, keep_alive, "method")
         if not keep_alive:
             self._closing = True
 
-    # helpers
+    # request handling
+
+    def _track(self, body: bytes | None, kind: int, head: bool, keep_alive: bool) -> None:
+        h = self._h
+        try:
+            status = self._server.ingest.handle(
+                self._url, h[H_HOST], body, kind, self._peer, h[H_XFF], h[H_UA],
+                h[H_REFERER], h[H_DNT] == b"1" or h[H_GPC] == b"1",
+            )  # fmt: skip
+        except Exception as e:
+            self._error(e, close=not keep_alive)
+            return
+        except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            self._error(e, close=not keep_alive)
+            return
+        if body is not None and status == 200:
+            status = 204  # sendBeacon: nothing to send back
+        if h[H_ORIGIN] is None and status < 400:
+            self._out.append(self._responses.by_mode[keep_alive * 2 + head][status])
+        else:
+            self._respond(status, head, keep_alive, None)
+
+    def _preflight(self, keep_alive: bool) -> None:
+        origin = self._h[H_ORIGIN]
+        flavor = self._server.ingest.flavor_for(self._h[H_HOST])
+        if origin is None or not self._server.origin_allowed(flavor, origin):
+            self._respond(403, False, keep_alive, "cors_denied")
+            return
+        extra = self._server.cors_headers(origin) + self._server.preflight_headers
+        self._out.append(with_headers(self._responses.get(204, keep_alive=keep_alive), extra))
+
+    def _respond(self, status: int, head: bool, keep_alive: bool, reason: str | None) -> None:
+        """The slow path: a refusal (counted under `reason`), a request id on errors,
+        CORS headers for an allowed Origin."""
+        if reason is not None:
+            self._server.count_refusal(reason)
+        extra = b""
+        if status >= 400:
+            extra += b"X-Request-Id: " + self._server.next_request_id().encode() + b"\r\n"
+        origin = self._h[H_ORIGIN]
+        if origin is not None and self._server.origin_allowed(
+            self._server.ingest.last_flavor, origin
+        ):
+            extra += self._server.cors_headers(origin)
+        response = self._responses.get(status, head=head, keep_alive=keep_alive)
+        self._out.append(with_headers(response, extra) if extra else response)
+
+    def _error(self, exc: BaseException, *, close: bool) -> None:
+        """A bug while handling one request: 500 with a request id, logged, counted."""
+        rid = self._server.request_failed(exc)
+        response = self._responses.get(500, keep_alive=not close)
+        self._out.append(with_headers(response, b"X-Request-Id: " + rid.encode() + b"\r\n"))
+        if close:
+            self._closing = True
 
     def _refuse(self, status: int, reason: str) -> None:
         """Answers a request the parser could not finish, then closes: the stream's
         framing can no longer be trusted."""
-        self._server.count_refusal(reason)
-        self._out.append(self._responses.get(status, keep_alive=False))
+        self._respond(status, False, False, reason)
         self._closing = True
 
     def _flush(self) -> None:
@@ -149,6 +268,21 @@ class TrackProtocol(asyncio.Protocol):
             out.clear()
         if self._closing:
             transport.close()
+
+    # called by the server
+
+    def check_timeouts(self, tick: int, request_ticks: int, idle_ticks: int) -> None:
+        """Once a second: a request still incomplete after the header timeout (slowloris)
+        gets 408 and is closed; a keep-alive connection idle too long is closed."""
+        if self._transport is None or self._closing:
+            return
+        if self._in_request or self._pending_bytes:
+            if tick - self._begin_tick >= request_ticks:
+                self._refuse(408, "timeout")
+                self._flush()
+        elif tick - self._last_tick >= idle_ticks:
+            self._server.count_refusal("idle_closed")
+            self._transport.close()
 
     def close_when_idle(self) -> None:
         """Drain: close now if no request is half-read; otherwise the server's `draining`

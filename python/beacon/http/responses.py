@@ -1,5 +1,6 @@
-"""Prebuilt response bytes. Nothing is formatted per request: the table is rebuilt once a
-second (for the Date header) and requests index into it."""
+"""Prebuilt response bytes. Nothing is formatted for an accepted request: the table is
+rebuilt once a second (for the Date header) and requests index into it. Error and CORS
+responses, off the hot path, splice extra header lines into a prebuilt one."""
 
 from __future__ import annotations
 
@@ -16,37 +17,45 @@ REASONS = {
     200: "OK",
     204: "No Content",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     413: "Content Too Large",
     414: "URI Too Long",
+    415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
 STATUSES = tuple(REASONS)
+_END = b"\r\n\r\n"
 
 
 def build(status: int, *, head: bool, keep_alive: bool, date: str) -> bytes:
     """One complete response."""
-    if status == 200:
-        body, ctype = TRANSPARENT_GIF, "image/gif"
+    lines = [f"HTTP/1.1 {status} {REASONS[status]}", "Server: beacon", f"Date: {date}"]
+    if status == 204:
+        body = b""
     else:
-        body, ctype = f"{status} {REASONS[status]}\n".encode(), "text/plain; charset=utf-8"
-    lines = [
-        f"HTTP/1.1 {status} {REASONS[status]}",
-        "Server: beacon",
-        f"Date: {date}",
-        f"Content-Type: {ctype}",
-        f"Content-Length: {len(body)}",
-        "Cache-Control: no-store",
-    ]
+        if status == 200:
+            body, ctype = TRANSPARENT_GIF, "image/gif"
+        else:
+            body, ctype = f"{status} {REASONS[status]}\n".encode(), "text/plain; charset=utf-8"
+        lines += [f"Content-Type: {ctype}", f"Content-Length: {len(body)}"]
+    lines.append("Cache-Control: no-store")
     if status == 405:
-        lines.append("Allow: GET, HEAD")
+        lines.append("Allow: GET, HEAD, POST, OPTIONS")
     if not keep_alive:
         lines.append("Connection: close")
     head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
     return head_bytes if head else head_bytes + body
+
+
+def with_headers(response: bytes, extra: bytes) -> bytes:
+    """`response` with `extra` (complete `Name: value\\r\\n` lines) added to its head."""
+    end = response.index(_END) + 2
+    return response[:end] + extra + response[end:]
 
 
 class ResponseTable:

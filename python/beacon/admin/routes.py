@@ -1,0 +1,165 @@
+"""The admin listener's HTTP protocol and routes. One request per connection: scrapers and
+health checkers open a connection each time, and nothing here is hot."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+import tracemalloc
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from beacon import __version__
+from beacon._beacon import __build_epoch__, __git_sha__
+from beacon.admin import metrics, stats
+from beacon.http.responses import REASONS
+
+if TYPE_CHECKING:
+    from beacon.server import Server
+
+log = logging.getLogger("beacon.admin")
+
+Route = Callable[["Server"], tuple[int, str, bytes]]
+
+
+def _json(obj: Any) -> tuple[int, str, bytes]:
+    return 200, "application/json", json.dumps(obj, indent=1).encode() + b"\n"
+
+
+def healthz(server: Server) -> tuple[int, str, bytes]:
+    if server.draining:
+        return 503, "text/plain", b"draining\n"
+    failing = stats.failing_backends(stats.collect(server))
+    if failing:
+        return 503, "text/plain", f"backend failing: {', '.join(failing)}\n".encode()
+    return 200, "text/plain", b"ok\n"
+
+
+def stats_route(server: Server) -> tuple[int, str, bytes]:
+    return _json(stats.collect(server))
+
+
+def metrics_route(server: Server) -> tuple[int, str, bytes]:
+    text = metrics.render(stats.collect(server), server.gc_stats)
+    return 200, "text/plain; version=0.0.4; charset=utf-8", text.encode()
+
+
+def _human(seconds: float) -> str:
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def info(server: Server) -> tuple[int, str, bytes]:
+    now = time.time()
+    return _json(
+        {
+            "version": __version__,
+            "git_sha": __git_sha__,
+            "build_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(__build_epoch__)),
+            "build_epoch": __build_epoch__,
+            "python": sys.version.split()[0],
+            "start_time": server.started_at,
+            "server_time": now,
+            "uptime_s": round(now - server.started_at, 3),
+            "uptime": _human(now - server.started_at),
+        }
+    )
+
+
+def debug_stacks(server: Server) -> tuple[int, str, bytes]:
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out = []
+    for ident, frame in sys._current_frames().items():
+        out.append(f"--- thread {names.get(ident, '?')} ({ident})")
+        out.extend(line.rstrip("\n") for line in traceback.format_stack(frame))
+    return 200, "text/plain", ("\n".join(out) + "\n").encode()
+
+
+def debug_gc(server: Server) -> tuple[int, str, bytes]:
+    doc: dict[str, Any] = {
+        "pauses": server.gc_stats.snapshot(),
+        "counts": gc.get_count(),
+        "thresholds": gc.get_threshold(),
+        "stats": gc.get_stats(),
+        "tracemalloc": tracemalloc.is_tracing(),
+    }
+    if tracemalloc.is_tracing():
+        top = tracemalloc.take_snapshot().statistics("lineno")[:25]
+        doc["top_allocations"] = [
+            {"site": str(s.traceback[0]), "size_bytes": s.size, "count": s.count} for s in top
+        ]
+    return _json(doc)
+
+
+ROUTES: dict[bytes, Route] = {
+    b"/healthz": healthz,
+    b"/stats": stats_route,
+    b"/metrics": metrics_route,
+    b"/info": info,
+}
+DEBUG_ROUTES: dict[bytes, Route] = {b"/debug/stacks": debug_stacks, b"/debug/gc": debug_gc}
+
+
+class AdminProtocol(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.received = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.reply(400, "text/plain", b"bad request\n")
+        if self.received > 65536:
+            self.reply(431, "text/plain", b"too large\n")
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        path = httptools.parse_url(self.url).path
+        route = ROUTES.get(path)
+        if route is None and self.server.cfg.debug.enabled:
+            route = DEBUG_ROUTES.get(path)
+        if self.parser.get_method() not in (b"GET", b"HEAD"):
+            self.reply(405, "text/plain", b"GET only\n")
+        elif route is None:
+            self.reply(404, "text/plain", b"not found\n")
+        else:
+            try:
+                self.reply(*route(self.server))
+            except Exception:
+                log.exception("admin: %s failed", path.decode(errors="replace"))
+                self.reply(500, "text/plain", b"internal error\n")
+
+    def reply(self, status: int, ctype: str, body: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        head = (
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nServer: beacon\r\n"
+            f"Date: {formatdate(usegmt=True)}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        )
+        if self.parser.get_method() == b"HEAD":
+            body = b""
+        self.transport.write(head.encode() + body)
+        self.transport.close()

@@ -1,0 +1,84 @@
+"""The `/stats` document: every counter the server keeps, in one JSON-able dict."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from beacon import __version__
+
+if TYPE_CHECKING:
+    from beacon.server import Server
+
+# Refusals made in Python (before or around the Rust call), folded into `requests`.
+_PY_REASON_TO_OUTCOME = {"too_large": "too_large", "errors": "errors"}
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def collect(server: Server) -> dict[str, Any]:
+    native = server.ingest.stats()
+    flavors: dict[str, dict[str, int]] = native.get("flavors", {})
+    requests: dict[str, int] = {"errors": 0}
+    for row in [*flavors.values(), native.get("no_flavor", {})]:
+        for outcome, n in row.items():
+            requests[outcome] = requests.get(outcome, 0) + n
+    for reason, n in server.refusals.items():
+        key = _PY_REASON_TO_OUTCOME.get(reason, reason)
+        requests[key] = requests.get(key, 0) + n
+    return {
+        "uptime_s": round(time.time() - server.started_at, 3),
+        "version": __version__,
+        "draining": server.draining,
+        "requests": requests,
+        "flavors": flavors,
+        "backends": backends(server, native.get("backends", {})),
+        "gc": server.gc_stats.snapshot(),
+        "memory": {"rss_bytes": rss_bytes()},
+        "connections": {
+            "open": len(server.connections),
+            "total": server.connections_total,
+            "refused": server.refusals.get("connections", 0),
+        },
+    }
+
+
+def backends(server: Server, native: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if "file" in native:
+        f = native["file"]
+        out["file"] = {
+            k: f[k]
+            for k in ("buffered", "written", "bytes", "spooled", "replayed", "dropped", "errors")
+        } | {"spool_pending": f["spool_pending"], "failing": f["failing"]}
+    if "kafka" in native:
+        k = native["kafka"]
+        feeder = server.kafka.stats() if server.kafka is not None else {}
+        out["kafka"] = {
+            "buffered": k["buffered"],
+            "delivered": feeder.get("delivered", 0),
+            "failed": feeder.get("failed", 0),
+            "spooled": k["spooled"],
+            "replayed": k["replayed"],
+            "dropped": k["dropped"],
+            "spool_pending": k["spool_pending"],
+            "in_flight": feeder.get("in_flight", 0),
+            "up": bool(feeder.get("up", False)),
+        }
+    return out
+
+
+def failing_backends(stats: dict[str, Any]) -> list[str]:
+    """Names of backends that are failing right now (for /healthz)."""
+    b = stats["backends"]
+    failing = []
+    if b.get("file", {}).get("failing"):
+        failing.append("file")
+    if "kafka" in b and not b["kafka"]["up"]:
+        failing.append("kafka")
+    return failing
