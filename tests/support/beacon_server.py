@@ -59,7 +59,8 @@ class BeaconServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"beacon exited {self.proc.returncode}:\n{self.log()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                for port in (self.port, self.admin_port):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 return self
             except OSError:
                 time.sleep(0.05)

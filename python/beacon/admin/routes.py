@@ -4,6 +4,7 @@ health checkers open a connection each time, and nothing here is hot."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -14,6 +15,7 @@ import traceback
 import tracemalloc
 from collections.abc import Callable
 from email.utils import formatdate
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -81,9 +83,16 @@ def info(server: Server) -> tuple[int, str, bytes]:
 def debug_stacks(server: Server) -> tuple[int, str, bytes]:
     names = {t.ident: t.name for t in threading.enumerate()}
     out = []
+    native = {t.native_id for t in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         out.append(f"--- thread {names.get(ident, '?')} ({ident})")
         out.extend(line.rstrip("\n") for line in traceback.format_stack(frame))
+    # Threads Python does not run (the Rust file writer, librdkafka): name and tid only.
+    out.append("--- native threads (no Python stack)")
+    for task in sorted(Path("/proc/self/task").iterdir(), key=lambda p: int(p.name)):
+        if int(task.name) not in native:
+            with contextlib.suppress(OSError):
+                out.append(f"{(task / 'comm').read_text().strip()} (tid {task.name})")
     return 200, "text/plain", ("\n".join(out) + "\n").encode()
 
 

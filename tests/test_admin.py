@@ -1,0 +1,143 @@
+"""The admin listener against the real server: counters move exactly as requests are
+sent, Prometheus text parses, /info, /healthz, /debug gating, loopback-only binding."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from beacon import __version__
+from support.admin import admin_get, stats
+from support.beacon_server import BeaconServer
+from support.http_client import Conn, get
+
+CONFIG = {
+    "flavors": [
+        {"name": "a", "hosts": ["a.example"], "required_params": ["ev"]},
+        {"name": "b", "hosts": ["b.example"], "query_format": "rack",
+         "dedup_param": "eid", "dedup_ttl_s": 60},
+    ],  # fmt: skip
+    "default_flavor": None,
+}
+
+
+@pytest.fixture
+def srv(tmp_path: Path) -> BeaconServer:
+    s = BeaconServer(tmp_path, CONFIG).start()
+    yield s
+    s.stop()
+
+
+def test_stats_counters_move_exactly_as_requests_are_sent(srv: BeaconServer) -> None:
+    before = stats(srv.admin_port)
+    assert before["requests"]["accepted"] == 0
+    sends = [
+        ("/track?ev=1", "a.example", 200),
+        ("/track?ev=2", "a.example", 200),
+        ("/track?x=1", "a.example", 400),  # missing ev
+        ("/track?a=%zz", "b.example", 400),  # malformed in rack mode
+        ("/track?eid=7", "b.example", 200),
+        ("/track?eid=7", "b.example", 200),  # duplicate
+        ("/nope", "a.example", 404),
+        ("/track?ev=1", "c.example", 400),  # unknown host, no default
+        ("/track?ev=" + "x" * 9000, "a.example", 414),
+    ]
+    for target, host, status in sends:
+        assert get(srv.port, target, host=host).status == status, target
+    with Conn(srv.port) as c:
+        c.send(b"BROKEN\r\n\r\n")
+        assert c.read_response().status == 400
+    s = stats(srv.admin_port)
+    r = s["requests"]
+    assert r["accepted"] == 3
+    assert r["malformed"] == 1
+    assert r["missing_param"] == 1
+    assert r["duplicate"] == 1
+    assert r["not_found"] == 1
+    assert r["unknown_host"] == 1
+    assert r["too_large"] == 1
+    assert r["bad_http"] == 1
+    assert r["errors"] == 0
+    assert s["flavors"]["a"]["accepted"] == 2 and s["flavors"]["b"]["accepted"] == 1
+    assert s["flavors"]["b"]["duplicate"] == 1 and s["flavors"]["b"]["malformed"] == 1
+    assert s["connections"]["total"] >= len(sends) + 1
+    assert s["memory"]["rss_bytes"] > 10_000_000
+    assert s["version"] == __version__ and s["uptime_s"] > 0
+    assert set(s["gc"]) >= {"collections", "pause_total_us", "pause_avg_us", "pause_max_us",
+                            "pause_p99_us", "pause_last_5m_us"}  # fmt: skip
+    f = s["backends"]["file"]
+    assert set(f) >= {"buffered", "written", "spooled", "replayed", "dropped", "errors"}
+    deadline = time.monotonic() + 10
+    while stats(srv.admin_port)["backends"]["file"]["written"] < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_metrics_parse_with_the_prometheus_parser(srv: BeaconServer) -> None:
+    for _ in range(3):
+        get(srv.port, "/track?ev=1", host="a.example")
+    get(srv.port, "/nope", host="a.example")
+    status, text = admin_get(srv.admin_port, "/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests = families["beacon_requests"]
+    assert requests.type == "counter"
+    accepted = [
+        s.value for s in requests.samples
+        if s.labels == {"flavor": "a", "outcome": "accepted"}
+    ]  # fmt: skip
+    assert accepted == [3.0]
+    not_found = [s.value for s in requests.samples if s.labels["outcome"] == "not_found"]
+    assert sum(not_found) == 1.0
+    gc_hist = families["beacon_gc_pause_seconds"]
+    assert gc_hist.type == "histogram"
+    assert any(s.name == "beacon_gc_pause_seconds_bucket" and s.labels["le"] == "+Inf"
+               for s in gc_hist.samples)  # fmt: skip
+    assert families["beacon_backend_events"].type == "counter"
+    assert families["beacon_memory_rss_bytes"].samples[0].value > 0
+
+
+def test_info_has_build_and_time_fields(srv: BeaconServer) -> None:
+    status, body = admin_get(srv.admin_port, "/info")
+    assert status == 200
+    info = json.loads(body)
+    assert info["version"] == __version__
+    assert len(info["git_sha"]) >= 7
+    assert info["build_date"].endswith("Z")
+    assert abs(info["server_time"] - time.time()) < 5
+    assert info["start_time"] <= info["server_time"]
+    assert ":" in info["uptime"]
+
+
+def test_healthz_is_ok_and_debug_is_off_by_default(srv: BeaconServer) -> None:
+    assert admin_get(srv.admin_port, "/healthz") == (200, "ok\n")
+    assert admin_get(srv.admin_port, "/debug/stacks")[0] == 404
+    assert admin_get(srv.admin_port, "/debug/gc")[0] == 404
+
+
+def test_public_listener_never_serves_admin_routes(srv: BeaconServer) -> None:
+    for path in ("/healthz", "/stats", "/metrics", "/info", "/debug/stacks"):
+        assert get(srv.port, path, host="a.example").status == 404
+
+
+def test_debug_routes_when_enabled(tmp_path: Path) -> None:
+    cfg = {"debug": {"enabled": True, "tracemalloc": True}}
+    with BeaconServer(tmp_path, cfg) as s:
+        status, body = admin_get(s.admin_port, "/debug/stacks")
+        assert status == 200 and "beacon-file" in body and "MainThread" in body
+        status, body = admin_get(s.admin_port, "/debug/gc")
+        doc = json.loads(body)
+        assert status == 200 and doc["tracemalloc"] and doc["top_allocations"]
+
+
+def test_admin_refuses_a_public_address_unless_allowed(tmp_path: Path) -> None:
+    from beacon.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="admin_listen: 0.0.0.0 is not a loopback"):
+        parse_config({"admin_listen": "0.0.0.0:9090"})
+    cfg = parse_config({"admin_listen": "0.0.0.0:9090", "allow_public_admin": True})
+    assert cfg.admin_listen.host == "0.0.0.0"
