@@ -189,6 +189,11 @@ async def _main(cfg: Config) -> None:
     server.gc_stats.install()
     loop = asyncio.get_running_loop()
     signals = _Signals()
+    # Handlers first: a listener serves as soon as it exists, and a SIGTERM from then on
+    # must drain, not kill.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signals)
+    loop.add_signal_handler(signal.SIGHUP, ingest.reopen)
     try:
         socks = activated_sockets() or [bind(cfg.listen)]
         public = []
@@ -199,9 +204,6 @@ async def _main(cfg: Config) -> None:
         admin = await loop.create_server(
             lambda: AdminProtocol(server), host=cfg.admin_listen.host, port=cfg.admin_listen.port
         )
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, signals)
-        loop.add_signal_handler(signal.SIGHUP, ingest.reopen)
         server.start_ticking()
         on = [n for n, b in (("file", cfg.file), ("kafka", cfg.kafka)) if b.enabled]
         log.info(

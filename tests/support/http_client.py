@@ -63,3 +63,75 @@ def get(port: int, target: str, host: str = "localhost", extra: str = "") -> Res
     with Conn(port) as c:
         c.send(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
         return c.read_response()
+
+
+class SteadyClients:
+    """Threads sending GETs in a closed loop over keep-alive connections, the way a
+    well-behaved HTTP client does: a `Connection: close` answer means reconnect, and a
+    request on a reused idle connection that the server closed before answering is
+    retried (RFC 9112 9.3.1). Anything else counts as a failure: a refused connect, a
+    reset mid-answer, a status other than 200."""
+
+    def __init__(self, port: int, threads: int = 4, host: str = "localhost") -> None:
+        import threading
+
+        self.port, self.host = port, host
+        self.sent_ok: list[int] = []  # ids of requests answered 200
+        self.failures: list[str] = []
+        self.retries = 0
+        self._next = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _take_id(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next
+
+    def _run(self) -> None:
+        conn: Conn | None = None
+        reused = False
+        while not self._stop.is_set():
+            n = self._take_id()
+            while True:
+                try:
+                    if conn is None:
+                        conn, reused = Conn(self.port, timeout=30), False
+                    conn.send(f"GET /track?n={n} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+                    r = conn.read_response()
+                except OSError as e:
+                    clean = conn is not None and not conn.buf
+                    if conn is not None:
+                        conn.close()
+                    retry = reused and clean and isinstance(e, ConnectionError)
+                    conn = None
+                    if retry:
+                        with self._lock:
+                            self.retries += 1
+                        continue
+                    with self._lock:
+                        self.failures.append(f"n={n}: {e!r}")
+                    break
+                reused = True
+                with self._lock:
+                    if r.status == 200:
+                        self.sent_ok.append(n)
+                    else:
+                        self.failures.append(f"n={n}: status {r.status}")
+                if r.headers.get("connection") == "close":
+                    conn.close()
+                    conn = None
+                break
+        if conn is not None:
+            conn.close()
+
+    def start(self) -> SteadyClients:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
