@@ -18,9 +18,14 @@ from support.http_client import Conn, get
 CONFIG = {
     "flavors": [
         {"name": "a", "hosts": ["a.example"], "required_params": ["ev"]},
-        {"name": "b", "hosts": ["b.example"], "query_format": "rack",
-         "dedup_param": "eid", "dedup_ttl_s": 60},
-    ],  # fmt: skip
+        {
+            "name": "b",
+            "hosts": ["b.example"],
+            "query_format": "rack",
+            "dedup_param": "eid",
+            "dedup_ttl_s": 60,
+        },
+    ],
     "default_flavor": None,
 }
 
@@ -67,8 +72,14 @@ def test_stats_counters_move_exactly_as_requests_are_sent(srv: BeaconServer) -> 
     assert s["connections"]["total"] >= len(sends) + 1
     assert s["memory"]["rss_bytes"] > 10_000_000
     assert s["version"] == __version__ and s["uptime_s"] > 0
-    assert set(s["gc"]) >= {"collections", "pause_total_us", "pause_avg_us", "pause_max_us",
-                            "pause_p99_us", "pause_last_5m_us"}  # fmt: skip
+    assert set(s["gc"]) >= {
+        "collections",
+        "pause_total_us",
+        "pause_avg_us",
+        "pause_max_us",
+        "pause_p99_us",
+        "pause_last_5m_us",
+    }
     f = s["backends"]["file"]
     assert set(f) >= {"buffered", "written", "spooled", "replayed", "dropped", "errors"}
     deadline = time.monotonic() + 10
@@ -87,16 +98,17 @@ def test_metrics_parse_with_the_prometheus_parser(srv: BeaconServer) -> None:
     requests = families["beacon_requests"]
     assert requests.type == "counter"
     accepted = [
-        s.value for s in requests.samples
-        if s.labels == {"flavor": "a", "outcome": "accepted"}
-    ]  # fmt: skip
+        s.value for s in requests.samples if s.labels == {"flavor": "a", "outcome": "accepted"}
+    ]
     assert accepted == [3.0]
     not_found = [s.value for s in requests.samples if s.labels["outcome"] == "not_found"]
     assert sum(not_found) == 1.0
     gc_hist = families["beacon_gc_pause_seconds"]
     assert gc_hist.type == "histogram"
-    assert any(s.name == "beacon_gc_pause_seconds_bucket" and s.labels["le"] == "+Inf"
-               for s in gc_hist.samples)  # fmt: skip
+    assert any(
+        s.name == "beacon_gc_pause_seconds_bucket" and s.labels["le"] == "+Inf"
+        for s in gc_hist.samples
+    )
     assert families["beacon_backend_events"].type == "counter"
     assert families["beacon_memory_rss_bytes"].samples[0].value > 0
 
@@ -137,7 +149,7 @@ def test_debug_routes_when_enabled(tmp_path: Path) -> None:
 def test_admin_refuses_a_public_address_unless_allowed(tmp_path: Path) -> None:
     from beacon.config import ConfigError, parse_config
 
-    with pytest.raises(ConfigError, match="admin_listen: 0.0.0.0 is not a loopback"):
+    with pytest.raises(ConfigError, match=r"admin_listen: 0\.0\.0\.0 is not a loopback"):
         parse_config({"admin_listen": "0.0.0.0:9090"})
     cfg = parse_config({"admin_listen": "0.0.0.0:9090", "allow_public_admin": True})
     assert cfg.admin_listen.host == "0.0.0.0"

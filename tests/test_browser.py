@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ CONFIG = {
         },
         {"name": "any", "hosts": ["t.any.example"], "allowed_origins": ["*"]},
         {"name": "closed", "hosts": ["t.closed.example"]},
-    ],  # fmt: skip
+    ],
 }
 
 
@@ -50,7 +49,7 @@ def preflight(srv: BeaconServer, host: str, origin: str) -> Response:
 
 def beacon_post(
     srv: BeaconServer, host: str, ctype: str, body: bytes, origin: str = ORIGIN
-) -> Response:  # noqa: E501
+) -> Response:
     return request(
         srv,
         f"POST /track HTTP/1.1\nHost: {host}\nOrigin: {origin}\nContent-Type: {ctype}\n"

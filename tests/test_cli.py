@@ -106,8 +106,16 @@ def test_serve_with_no_config_writes_under_cwd_data_and_stops_cleanly(
 ) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "beacon", "serve", "--listen", f"127.0.0.1:{port}",
-         "--admin-listen", f"127.0.0.1:{free_port()}"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "beacon",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--admin-listen",
+            f"127.0.0.1:{free_port()}",
+        ],
         cwd=tmp_path,
         stderr=subprocess.PIPE,
     )
@@ -133,11 +141,22 @@ def test_flags_override_the_config_file(tmp_path: Path) -> None:
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"listen": "127.0.0.1:1", "data_dir": str(tmp_path / "from-file")}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "beacon", "serve", "--config", str(cfg),
-         "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "from-flag"),
-         "--admin-listen", f"127.0.0.1:{free_port()}"],
+        [
+            sys.executable,
+            "-m",
+            "beacon",
+            "serve",
+            "--config",
+            str(cfg),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--data-dir",
+            str(tmp_path / "from-flag"),
+            "--admin-listen",
+            f"127.0.0.1:{free_port()}",
+        ],
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         wait_listening(proc, port)
         assert get(port, "/track?x=1").status == 200

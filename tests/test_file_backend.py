@@ -21,14 +21,21 @@ def make_ingest(
     data: Path, spool: Path, *, ring_capacity: int = 1024, flush_ms: int = 50
 ) -> Ingest:
     ing = Ingest(
-        paths=["/track"], max_bytes=8192, max_params=256, max_depth=32,
+        paths=["/track"],
+        max_bytes=8192,
+        max_params=256,
+        max_depth=32,
         ring_capacity=ring_capacity,
-    )  # fmt: skip
+    )
     for name, tz in (("athens", "Europe/Athens"), ("ny", "America/New_York")):
         ing.add_flavor(
-            name, hosts=[f"{name}.example"], timezone=tz, query_format="flat",
-            required_params=[], key_param=None,
-        )  # fmt: skip
+            name,
+            hosts=[f"{name}.example"],
+            timezone=tz,
+            query_format="flat",
+            required_params=[],
+            key_param=None,
+        )
     ing.enable_file_backend(
         data_dir=data, spool_dir=spool, flush_interval_ms=flush_ms, fsync_interval_ms=None
     )

@@ -39,8 +39,10 @@ def test_sigterm_under_load_loses_nothing_and_exits_0(tmp_path: Path) -> None:
     # Failures may only be connections refused once the listener closed: no request was
     # cut off mid-answer.
     assert all("ConnectionRefusedError" in f for f in clients.failures), clients.failures[:5]
-    print(f"\nSIGTERM under load: {len(answered)} answered, {len(stored)} stored, "
-          f"{clients.retries} retried after keep-alive close, 0 lost")  # fmt: skip
+    print(
+        f"\nSIGTERM under load: {len(answered)} answered, {len(stored)} stored, "
+        f"{clients.retries} retried after keep-alive close, 0 lost"
+    )
 
 
 def test_health_turns_503_for_pre_stop_while_requests_are_served(tmp_path: Path) -> None:
@@ -116,21 +118,35 @@ def test_socket_activated_restart_under_load_refuses_nothing(tmp_path: Path) -> 
     assert clients.failures == [], clients.failures[:5]
     assert answered <= set(stored) and len(stored) == len(set(stored))
     assert len(answered) > 500
-    print(f"\nsocket-activated restart: {len(answered)} answered across two processes, "
-          f"{clients.retries} retried after keep-alive close, 0 refused, 0 lost")  # fmt: skip
+    print(
+        f"\nsocket-activated restart: {len(answered)} answered across two processes, "
+        f"{clients.retries} retried after keep-alive close, 0 refused, 0 lost"
+    )
 
 
 def test_systemd_socket_activate_passes_the_socket(tmp_path: Path) -> None:
     port, admin_port = free_port(), free_port()
     cfg_path = tmp_path / "beacon.json"
-    cfg: dict[str, Any] = {"admin_listen": f"127.0.0.1:{admin_port}",
-                           "data_dir": str(tmp_path / "data")}  # fmt: skip
+    cfg: dict[str, Any] = {
+        "admin_listen": f"127.0.0.1:{admin_port}",
+        "data_dir": str(tmp_path / "data"),
+    }
     cfg_path.write_text(json.dumps(cfg))
     proc = subprocess.Popen(
-        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}",
-         sys.executable, "-m", "beacon", "serve", "--config", str(cfg_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            "systemd-socket-activate",
+            "-l",
+            f"127.0.0.1:{port}",
+            sys.executable,
+            "-m",
+            "beacon",
+            "serve",
+            "--config",
+            str(cfg_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         # systemd-socket-activate listens at once and starts beacon on the first connection.
         for _ in range(100):

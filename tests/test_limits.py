@@ -66,8 +66,10 @@ def select_readable(sock: socket.socket) -> bool:
 
 def test_slow_body_is_cut_off(srv: BeaconServer) -> None:
     with Conn(srv.port) as slow:
-        slow.send(b"POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
-                  b"Content-Length: 100\r\n\r\nev=")  # fmt: skip
+        slow.send(
+            b"POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 100\r\n\r\nev="
+        )
         slow.sock.settimeout(6)
         r = slow.read_response()
         assert r.status == 408
@@ -94,15 +96,26 @@ def test_idle_keep_alive_is_closed(srv: BeaconServer) -> None:
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b"POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
-         b"Content-Length: 5000\r\n\r\n", 413),
-        (b"POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
-         b"Transfer-Encoding: chunked\r\n\r\n" + b"400\r\n" + b"a" * 1024 + b"\r\n"
-         + b"400\r\n" + b"a" * 1024 + b"\r\n0\r\n\r\n", 413),
+        (
+            b"POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 5000\r\n\r\n",
+            413,
+        ),
+        (
+            b"POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+            + b"400\r\n"
+            + b"a" * 1024
+            + b"\r\n"
+            + b"400\r\n"
+            + b"a" * 1024
+            + b"\r\n0\r\n\r\n",
+            413,
+        ),
         (b"GET /track HTTP/1.1\r\nHost: a\r\nX-Big: " + b"h" * 3000 + b"\r\n\r\n", 431),
         (b"GET /track?q=" + b"u" * 20000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
     ],
-)  # fmt: skip
+)
 def test_oversized_requests_get_their_status(srv: BeaconServer, raw: bytes, status: int) -> None:
     with Conn(srv.port) as c:
         c.send(raw)

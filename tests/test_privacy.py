@@ -28,7 +28,7 @@ CONFIG = {
         {"name": "full", "hosts": ["full"], "ip": "full"},
         {"name": "quiet", "hosts": ["quiet"], "honor_dnt": True},
         {"name": "dedup", "hosts": ["dedup"], "dedup_param": "eid", "dedup_ttl_s": 1.5},
-    ],  # fmt: skip
+    ],
 }
 
 

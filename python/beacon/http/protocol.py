@@ -200,9 +200,16 @@ class TrackProtocol(asyncio.Protocol):
         h = self._h
         try:
             status = self._server.ingest.handle(
-                self._url, h[H_HOST], body, kind, self._peer, h[H_XFF], h[H_UA],
-                h[H_REFERER], h[H_DNT] == b"1" or h[H_GPC] == b"1",
-            )  # fmt: skip
+                self._url,
+                h[H_HOST],
+                body,
+                kind,
+                self._peer,
+                h[H_XFF],
+                h[H_UA],
+                h[H_REFERER],
+                h[H_DNT] == b"1" or h[H_GPC] == b"1",
+            )
         except Exception as e:
             self._error(e, close=not keep_alive)
             return
