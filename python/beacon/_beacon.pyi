@@ -70,8 +70,10 @@ class Ingest:
         spool_dir: str | Path,
         flush_interval_ms: int,
         fsync_interval_ms: int | None,
+        file_suffix: str = "",
     ) -> None:
-        """Daily JSON-lines files under `data_dir`, overflow to `spool_dir`."""
+        """Daily JSON-lines files `<data_dir>/<flavor>/<YYYY-MM-DD><file_suffix>.jsonl`,
+        overflow to `spool_dir`."""
     def enable_kafka_backend(self, *, spool_dir: str | Path) -> None:
         """Queues every event for the Kafka feeder too, overflow to `spool_dir`."""
     def kafka_queue(self) -> KafkaQueue | None:

@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", metavar="HOST:PORT", help="public listener address")
     serve.add_argument("--admin-listen", metavar="HOST:PORT", help="admin listener address")
     serve.add_argument("--data-dir", metavar="DIR", help="where daily files are written")
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (SO_REUSEPORT); default 1",
+    )
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH")
     return p
@@ -37,6 +45,20 @@ def _fail(problems: list[str]) -> NoReturn:
     for problem in problems:
         print(f"beacon: config: {problem}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
+
+
+def _without(argv: list[str], flag: str) -> list[str]:
+    """`argv` minus `flag` and its value (either `--flag V` or `--flag=V`)."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,6 +79,15 @@ def main(argv: list[str] | None = None) -> None:
     logs.setup(cfg.log_level)
     from beacon.server import run  # the server's imports are not needed to check a config
 
+    if args.workers < 1:
+        _fail(["--workers: expected a positive number"])
+    if args.workers > 1 and args.worker_index is None:
+        from beacon.workers import Supervisor
+
+        rest = _without(argv if argv is not None else sys.argv[1:], "--workers")
+        sys.exit(Supervisor(cfg, rest, args.workers).run())
+    if args.worker_index is not None:
+        cfg = cfg.for_worker(args.worker_index, args.workers)
     try:
         run(cfg)
     except OSError as e:

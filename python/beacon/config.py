@@ -120,10 +120,25 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     allow_public_admin: bool = False
     log_level: str = "info"
+    # Set by `serve --workers N` for each worker process, not by the file.
+    workers: int = 1
+    worker_index: int = 0
 
     @property
     def spool_dir(self) -> Path:
-        return self.spool_dir_ or self.data_dir / "spool"
+        """This process's spools: one directory per worker when there are several."""
+        base = self.spool_dir_ or self.data_dir / "spool"
+        return base / f"w{self.worker_index}" if self.workers > 1 else base
+
+    @property
+    def file_suffix(self) -> str:
+        """Workers never share a daily file: worker i writes `<day>.w<i>.jsonl`."""
+        return f".w{self.worker_index}" if self.workers > 1 else ""
+
+    def for_worker(self, index: int, workers: int) -> Config:
+        """Worker `index` of `workers`: its admin listener is `admin_listen` + index."""
+        admin = Address(self.admin_listen.host, self.admin_listen.port + index)
+        return replace(self, workers=workers, worker_index=index, admin_listen=admin)
 
     def with_overrides(
         self, listen: str | None, data_dir: str | None, admin_listen: str | None = None

@@ -39,6 +39,7 @@ def build_ingest(cfg: Config) -> Ingest:
             spool_dir=cfg.spool_dir / "file",
             flush_interval_ms=cfg.file.flush_interval_ms,
             fsync_interval_ms=cfg.file.fsync_interval_ms,
+            file_suffix=cfg.file_suffix,
         )
     if cfg.kafka.enabled:
         ingest.enable_kafka_backend(spool_dir=cfg.spool_dir / "kafka")

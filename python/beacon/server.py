@@ -133,17 +133,25 @@ class Server:
 
 
 class _Signals:
-    """First SIGTERM/SIGINT: drain. Second: hurry (skip waits, spool what is left)."""
+    """First SIGTERM/SIGINT: drain. Second: hurry (skip waits, spool what is left).
+    Signals within a second of the first are the same request (a terminal's Ctrl-C and a
+    supervisor's forward, or systemd signalling the whole cgroup)."""
+
+    DEBOUNCE_S = 1.0
 
     def __init__(self) -> None:
         self.stop = asyncio.Event()
         self.hurry = asyncio.Event()
+        self.first_at = 0.0
 
     def __call__(self) -> None:
-        if self.stop.is_set():
+        now = time.monotonic()
+        if not self.stop.is_set():
+            self.first_at = now
+            self.stop.set()
+        elif now - self.first_at >= self.DEBOUNCE_S and not self.hurry.is_set():
             log.warning("second stop signal: exiting now, spooling what is in memory")
             self.hurry.set()
-        self.stop.set()
 
 
 async def _wait_or_hurry(signals: _Signals, seconds: float) -> None:
@@ -195,7 +203,7 @@ async def _main(cfg: Config) -> None:
         loop.add_signal_handler(sig, signals)
     loop.add_signal_handler(signal.SIGHUP, ingest.reopen)
     try:
-        socks = activated_sockets() or [bind(cfg.listen)]
+        socks = activated_sockets() or [bind(cfg.listen, reuse_port=cfg.workers > 1)]
         public = []
         for sock in socks:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -207,7 +215,8 @@ async def _main(cfg: Config) -> None:
         server.start_ticking()
         on = [n for n, b in (("file", cfg.file), ("kafka", cfg.kafka)) if b.enabled]
         log.info(
-            "listening on %s (admin %s), backends: %s",
+            "%slistening on %s (admin %s), backends: %s",
+            f"worker {cfg.worker_index}: " if cfg.workers > 1 else "",
             ", ".join(describe(s) for s in socks),
             cfg.admin_listen,
             ", ".join(on) or "none",

@@ -35,6 +35,9 @@ pub struct FileSinkConfig {
     pub flush_interval: Duration,
     pub fsync_interval: Option<Duration>,
     pub retry_interval: Duration,
+    /// Inserted before `.jsonl` (`.w1` for worker 1 of `--workers`), so that processes
+    /// never share a file: each one's truncate-on-error only ever touches its own lines.
+    pub file_suffix: String,
 }
 
 /// Handle to the writer thread.
@@ -272,7 +275,7 @@ impl Writer {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join(format!("{}.jsonl", day.iso())))?;
+            .open(dir.join(format!("{}{}.jsonl", day.iso(), self.cfg.file_suffix)))?;
         let good_len = file.metadata()?.len();
         Ok(OpenFile {
             file,

@@ -136,19 +136,23 @@ impl PyIngest {
         self.default_flavor = name;
     }
 
-    #[pyo3(signature = (*, data_dir, spool_dir, flush_interval_ms, fsync_interval_ms))]
+    #[pyo3(signature = (
+        *, data_dir, spool_dir, flush_interval_ms, fsync_interval_ms, file_suffix = String::new()
+    ))]
     fn enable_file_backend(
         &mut self,
         data_dir: PathBuf,
         spool_dir: PathBuf,
         flush_interval_ms: u64,
         fsync_interval_ms: Option<u64>,
+        file_suffix: String,
     ) {
         let cfg = FileSinkConfig {
             data_dir,
             flush_interval: Duration::from_millis(flush_interval_ms),
             fsync_interval: fsync_interval_ms.map(Duration::from_millis),
             retry_interval: Duration::from_secs(1),
+            file_suffix,
         };
         self.file = Some((cfg, spool_dir));
     }

@@ -22,6 +22,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A port `p` with `p + 1` free too (worker i's admin listener is admin_listen + i)."""
+    for _ in range(100):
+        p = free_port()
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", p))
+                b.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
 class BeaconServer:
     """`with BeaconServer(tmp_path, config) as srv:` runs `beacon serve` on a free port.
 

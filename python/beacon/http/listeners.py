@@ -30,10 +30,14 @@ def activated_sockets() -> list[socket.socket]:
     return socks
 
 
-def bind(addr: Address, backlog: int = 4096) -> socket.socket:
+def bind(addr: Address, backlog: int = 4096, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket; `reuse_port` lets `--workers` processes each bind the same
+    address and the kernel spread connections over them (SO_REUSEPORT)."""
     family = socket.AF_INET6 if ":" in addr.host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     s.bind((addr.host, addr.port))
     s.listen(backlog)
     s.setblocking(False)
