@@ -4,6 +4,7 @@ pipelining, broken requests, exact headers."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -72,10 +73,19 @@ class SteadyClients:
     retried (RFC 9112 9.3.1). Anything else counts as a failure: a refused connect, a
     reset mid-answer, a status other than 200."""
 
-    def __init__(self, port: int, threads: int = 4, host: str = "localhost") -> None:
+    def __init__(
+        self,
+        port: int,
+        threads: int = 4,
+        host: str = "localhost",
+        *,
+        total: int | None = None,
+        target: Callable[[int], str] = lambda n: f"/track?n={n}",
+    ) -> None:
         import threading
 
         self.port, self.host = port, host
+        self.total, self.target = total, target
         self.sent_ok: list[int] = []  # ids of requests answered 200
         self.failures: list[str] = []
         self.retries = 0
@@ -84,8 +94,10 @@ class SteadyClients:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
-    def _take_id(self) -> int:
+    def _take_id(self) -> int | None:
         with self._lock:
+            if self.total is not None and self._next >= self.total:
+                return None
             self._next += 1
             return self._next
 
@@ -94,11 +106,14 @@ class SteadyClients:
         reused = False
         while not self._stop.is_set():
             n = self._take_id()
+            if n is None:
+                break
             while True:
                 try:
                     if conn is None:
                         conn, reused = Conn(self.port, timeout=30), False
-                    conn.send(f"GET /track?n={n} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+                    request = f"GET {self.target(n)} HTTP/1.1\r\nHost: {self.host}\r\n\r\n"
+                    conn.send(request.encode())
                     r = conn.read_response()
                 except OSError as e:
                     clean = conn is not None and not conn.buf
@@ -133,5 +148,8 @@ class SteadyClients:
 
     def stop(self) -> None:
         self._stop.set()
+        self.join()
+
+    def join(self, timeout_s: float = 300.0) -> None:
         for t in self._threads:
-            t.join(30)
+            t.join(timeout_s)
