@@ -9,6 +9,7 @@ import gc
 import logging
 import math
 import os
+import resource
 import signal
 import socket
 import time
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("beacon.http")
 
+BACKLOG = 4096  # capped by net.core.somaxconn
 PREFLIGHT_HEADERS = (
     b"Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
     b"Access-Control-Allow-Headers: Content-Type\r\n"
@@ -179,7 +181,16 @@ async def _drain(server: Server, public: list[asyncio.Server], signals: _Signals
             conn._transport.close()
 
 
+def _raise_fd_limit() -> None:
+    """Connections are file descriptors: take the hard limit (10,000 idle keep-alives
+    must not hit a soft limit of 1024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def _main(cfg: Config) -> None:
+    _raise_fd_limit()
     if cfg.debug.tracemalloc:
         tracemalloc.start()
     ingest = build_ingest(cfg)
@@ -194,7 +205,6 @@ async def _main(cfg: Config) -> None:
         feeder = KafkaFeeder(cfg, queue)
         feeder.start()
     server = Server(cfg, ingest, feeder)
-    server.gc_stats.install()
     loop = asyncio.get_running_loop()
     signals = _Signals()
     # Handlers first: a listener serves as soon as it exists, and a SIGTERM from then on
@@ -203,12 +213,16 @@ async def _main(cfg: Config) -> None:
         loop.add_signal_handler(sig, signals)
     loop.add_signal_handler(signal.SIGHUP, ingest.reopen)
     try:
-        socks = activated_sockets() or [bind(cfg.listen, reuse_port=cfg.workers > 1)]
+        socks = activated_sockets() or [bind(cfg.listen, BACKLOG, reuse_port=cfg.workers > 1)]
         public = []
         for sock in socks:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            public.append(await loop.create_server(lambda: TrackProtocol(server), sock=sock))
+            # backlog: with `sock=` uvloop re-listens with its default of 100, which under a
+            # burst of connects drops SYNs and costs clients a 1 s retransmit each.
+            public.append(
+                await loop.create_server(lambda: TrackProtocol(server), sock=sock, backlog=BACKLOG)
+            )
         admin = await loop.create_server(
             lambda: AdminProtocol(server), host=cfg.admin_listen.host, port=cfg.admin_listen.port
         )
@@ -225,6 +239,7 @@ async def _main(cfg: Config) -> None:
         # Everything allocated so far lives for the whole run: keep it out of the GC's way.
         gc.collect()
         gc.freeze()
+        server.gc_stats.install()  # after start-up: count the pauses serving causes
         await signals.stop.wait()
         await _drain(server, public, signals)
         admin.close()

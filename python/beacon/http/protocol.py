@@ -114,6 +114,16 @@ class TrackProtocol(asyncio.Protocol):
         self._server.connection_closed(self)
         self._transport = None
 
+    def pause_writing(self) -> None:
+        # The client is not reading its answers (a pipelining flood): stop reading its
+        # requests until the write buffer drains, so memory stays bounded.
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._closing:
+            self._transport.resume_reading()
+
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
