@@ -45,6 +45,8 @@ BATCH_MAX = 2000
 BATCH_WAIT_MS = 50
 #: Replay at most this many spooled messages per second (while up).
 REPLAY_RATE = 20_000
+#: At most this many replayed messages per loop (a 100 ms burst at REPLAY_RATE).
+REPLAY_BURST = REPLAY_RATE // 10
 #: Replay chunk when the backend is down and librdkafka is empty: a probe for recovery.
 PROBE_CHUNK = 100
 #: Replay only while librdkafka holds fewer messages than this share of its buffer.
@@ -278,9 +280,9 @@ class KafkaFeeder:
             self.queue.add_replayed(self._replayed_unreported)
             self._replayed_unreported = 0
 
-    def _produce(self, batch: list[Message], on_delivery: Any) -> int:
-        """Hands `batch` to librdkafka; on a persistent BufferError spools the rest.
-        Returns how many were handed over."""
+    def _produce(self, batch: list[Message], on_delivery: Any, spool_rest: bool = True) -> int:
+        """Hands `batch` to librdkafka; on a persistent BufferError spools the rest (or with
+        `spool_rest=False` leaves it to the caller). Returns how many were handed over."""
         produce = self.producer.produce
         topics = self.topics
         i = 0
@@ -308,7 +310,8 @@ class KafkaFeeder:
                     )
                 self._up = False
                 self.produced += i
-                self._spool(batch[i:])
+                if spool_rest:
+                    self._spool(batch[i:])
                 return i
             i += 1
         self.produced += n
@@ -318,14 +321,13 @@ class KafkaFeeder:
         """Produces the next chunk of the spool segment being replayed, within the rate."""
         now = time.monotonic()
         self._replay_tokens = min(
-            float(REPLAY_RATE), self._replay_tokens + (now - self._replay_clock) * REPLAY_RATE
+            float(REPLAY_BURST), self._replay_tokens + (now - self._replay_clock) * REPLAY_RATE
         )
         self._replay_clock = now
         in_flight = len(self.producer)
         if self._up:
-            if in_flight >= self._queue_max * REPLAY_BUFFER_SHARE:
-                return
-            budget = int(self._replay_tokens)
+            room = int(self._queue_max * REPLAY_BUFFER_SHARE) - in_flight
+            budget = min(int(self._replay_tokens), room)
             if live_busy:
                 budget //= 2
         elif in_flight == 0:
@@ -348,9 +350,10 @@ class KafkaFeeder:
                 f" ({unknown} of unconfigured flavors to {UNKNOWN_TOPIC})" if unknown else "",
             )
         chunk = self._replay[self._replay_pos : self._replay_pos + budget]
-        self._replay_pos += len(chunk)
-        self._replay_tokens -= len(chunk)
-        self._produce(chunk, self._on_replay)
+        # What librdkafka cannot take now stays in memory for the next step (no re-spooling).
+        done = self._produce(chunk, self._on_replay, spool_rest=False)
+        self._replay_pos += done
+        self._replay_tokens -= done
         if self._replay_pos >= len(self._replay):
             self._replay, self._replay_pos = [], 0
 
@@ -368,14 +371,14 @@ class KafkaFeeder:
         producer = self.producer
         on_live = self._on_live
         while not self._stopping.is_set():
-            replaying = self._replay_pos < len(self._replay) or (
-                self._up and queue.spool_pending() > 0
-            )
-            batch = queue.pop_batch(BATCH_MAX, 5 if replaying else BATCH_WAIT_MS)
+            backlog = self._replay_pos < len(self._replay) or queue.spool_pending() > 0
+            # While replaying, wait less for live traffic; while down, the replay only probes.
+            wait_ms = 5 if backlog and self._up else BATCH_WAIT_MS
+            batch = queue.pop_batch(BATCH_MAX, wait_ms)
             if batch:
                 self._produce(batch, on_live)
             producer.poll(0)
-            if replaying or queue.spool_pending() > 0:
+            if backlog:
                 self._replay_step(live_busy=len(batch) == BATCH_MAX)
             self._after_poll()
 
