@@ -49,6 +49,9 @@ REPLAY_RATE = 20_000
 REPLAY_BURST = REPLAY_RATE // 10
 #: Replay chunk when the backend is down and librdkafka is empty: a probe for recovery.
 PROBE_CHUNK = 100
+#: At most one probe per this many seconds (a broker that refuses messages outright would
+#: otherwise have the spool read and rewritten in a tight loop).
+PROBE_INTERVAL_S = 5.0
 #: Replay only while librdkafka holds fewer messages than this share of its buffer.
 REPLAY_BUFFER_SHARE = 0.5
 
@@ -82,6 +85,11 @@ def event_ts_ms(value: bytes) -> int:
             pass
     when_s = json.loads(value)["ts"]  # an event whose JSON has another shape
     return (datetime.fromisoformat(when_s) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _is_fatal(e: KafkaException) -> bool:
+    err = e.args[0] if e.args else None
+    return isinstance(err, KafkaError) and bool(err.fatal())
 
 
 class KafkaFeeder:
@@ -123,6 +131,8 @@ class KafkaFeeder:
         self._replay_clock = time.monotonic()
         self._queue_max = 100_000
         self._stop_timeout_s = 10.0
+        self._last_probe = 0.0
+        self._fatal = False
         self._on_live = self._on_delivery
         self._on_replay = self._on_replay_delivery
 
@@ -186,6 +196,8 @@ class KafkaFeeder:
             s["spooled"],
             s["spool_pending"],
         )
+        # Drop the producer (it holds our bound methods: a cycle) so librdkafka's threads end.
+        self.producer = None
 
     # -- health and stats -----------------------------------------------------------------
 
@@ -256,6 +268,7 @@ class KafkaFeeder:
         elif err.fatal():
             log.error("kafka: fatal producer error: %s", err.str())
             self._up = False
+            self._fatal = True
             self._last_error = err.str()
         else:
             log.debug("kafka: %s", err.str())
@@ -293,6 +306,16 @@ class KafkaFeeder:
             topic = topics[flavor] if flavor < len(topics) else UNKNOWN_TOPIC
             try:
                 produce(topic, value, key, timestamp=ts, on_delivery=on_delivery)
+            except KafkaException as e:
+                # A fatal producer error (the idempotent producer cannot go on) or a local
+                # one: keep the rest on disk; the loop replaces a fatally failed producer.
+                log.error("kafka: produce failed (%s), spooling", e)
+                self._up = False
+                self._fatal = self._fatal or _is_fatal(e)
+                self.produced += i
+                if spool_rest:
+                    self._spool(batch[i:])
+                return i
             except BufferError:
                 self.buffer_errors += 1
                 if not polled:  # once per batch: let librdkafka hand off what it can
@@ -330,8 +353,9 @@ class KafkaFeeder:
             budget = min(int(self._replay_tokens), room)
             if live_busy:
                 budget //= 2
-        elif in_flight == 0:
+        elif in_flight == 0 and now - self._last_probe >= PROBE_INTERVAL_S:
             budget = PROBE_CHUNK  # probe: a success turns the backend up again
+            self._last_probe = now
         else:
             return
         if budget <= 0:
@@ -366,11 +390,26 @@ class KafkaFeeder:
         finally:
             self._shutdown()
 
+    def _replace_producer(self) -> None:
+        """After a fatal error the producer refuses everything: purge it (its delivery
+        reports spool what it held) and start a new one."""
+        old = self.producer
+        log.warning("kafka: replacing the producer after a fatal error")
+        old.purge(in_queue=True, in_flight=True)
+        for _ in range(50):
+            if old.poll(0.1) == 0 and not len(old):
+                break
+        self._after_poll()
+        self.producer = self._make_producer()
+        self._fatal = False
+
     def _loop(self) -> None:
         queue = self.queue
-        producer = self.producer
         on_live = self._on_live
         while not self._stopping.is_set():
+            if self._fatal:
+                self._replace_producer()
+            producer = self.producer
             backlog = self._replay_pos < len(self._replay) or queue.spool_pending() > 0
             # While replaying, wait less for live traffic; while down, the replay only probes.
             wait_ms = 5 if backlog and self._up else BATCH_WAIT_MS
