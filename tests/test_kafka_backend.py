@@ -83,7 +83,9 @@ def test_every_event_reaches_file_and_kafka_exactly_once(
         assert result.statuses == {200: N_REQUESTS}, result.refused[:5]
         code = srv.stop(signal.SIGTERM)
         assert code == 0, srv.log()[-3000:]
+    stopped = [ln for ln in srv.log().splitlines() if "kafka: stopped:" in ln]
     print(f"\nload: {N_REQUESTS} requests in {result.elapsed_s:.1f}s ({result.rate:.0f}/s)")
+    print(f"server: {stopped[-1].split('kafka: ')[-1] if stopped else 'no kafka stop line'}")
 
     for idx, f in enumerate(fl):
         expected = set(range(idx, N_REQUESTS, 3))
