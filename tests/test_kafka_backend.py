@@ -159,6 +159,21 @@ def test_undeliverable_messages_are_spooled_and_replayed(
     feeder.stop(timeout_s=1.0)
     assert queue.spool_pending() == n
 
+    # A segment held for replay stays on disk until released: a crash now (another Ingest
+    # opening the same spool) would still find every message.
+    held = queue.hold_spooled()
+    assert held is not None
+    msgs, segment = held
+    assert len(msgs) == len(segment) > 0 and queue.spool_pending() == n
+    after_crash = build_ingest(cfg)
+    after_crash.start()
+    q2 = after_crash.kafka_queue()
+    assert q2 is not None and q2.spool_pending() == n
+    del q2, after_crash
+    segment.release()
+    assert queue.spool_pending() == n - len(msgs)
+    assert queue.spool(msgs) == len(msgs)  # as a feeder that could not deliver them would
+
     # The same queue (and spool) with a broker that works.
     cfg_ok = _config(tmp_path, kafka_broker.bootstrap, {"client.id": "beacon-test"}, tag)
     feeder = KafkaFeeder(cfg_ok, queue)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 if TYPE_CHECKING:
-    from beacon._beacon import KafkaQueue, Message
+    from beacon._beacon import KafkaQueue, Message, SpooledSegment
     from beacon.config import Config
 
 log = logging.getLogger("beacon.kafka")
@@ -124,9 +124,12 @@ class KafkaFeeder:
         self._last_error = ""
         # Delivery reports that failed, spooled in one call after each poll.
         self._failed_msgs: list[Message] = []
-        # The spool segment being replayed.
+        # The spool segment being replayed: its messages, how far we got, how many of those
+        # await their delivery report, and the segment, on disk until all are reported.
         self._replay: list[Message] = []
         self._replay_pos = 0
+        self._replay_outstanding = 0
+        self._held: SpooledSegment | None = None
         self._replay_tokens = 0.0
         self._replay_clock = time.monotonic()
         self._queue_max = 100_000
@@ -234,6 +237,7 @@ class KafkaFeeder:
         self._fail(err, msg)
 
     def _on_replay_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        self._replay_outstanding -= 1
         if err is None:
             self.delivered += 1
             self.replayed += 1
@@ -292,6 +296,15 @@ class KafkaFeeder:
         if self._replayed_unreported:
             self.queue.add_replayed(self._replayed_unreported)
             self._replayed_unreported = 0
+        if (
+            self._held is not None
+            and self._replay_pos >= len(self._replay)
+            and self._replay_outstanding == 0
+        ):
+            # Every message of the segment is delivered or spooled again: off the disk.
+            self._held.release()
+            self._held = None
+            self._replay, self._replay_pos = [], 0
 
     def _produce(self, batch: list[Message], on_delivery: Any, spool_rest: bool = True) -> int:
         """Hands `batch` to librdkafka; on a persistent BufferError spools the rest (or with
@@ -361,11 +374,12 @@ class KafkaFeeder:
         if budget <= 0:
             return
         if self._replay_pos >= len(self._replay):
-            if self.queue.spool_pending() == 0:
+            if self._held is not None or self.queue.spool_pending() == 0:
+                return  # the held segment is still being delivered
+            held = self.queue.hold_spooled()
+            if held is None:
                 return
-            segment = self.queue.take_spooled()
-            if not segment:
-                return
+            segment, self._held = held
             self._replay, self._replay_pos = segment, 0
             unknown = sum(1 for m in segment if m[0] == UNKNOWN_FLAVOR)
             log.info(
@@ -377,9 +391,8 @@ class KafkaFeeder:
         # What librdkafka cannot take now stays in memory for the next step (no re-spooling).
         done = self._produce(chunk, self._on_replay, spool_rest=False)
         self._replay_pos += done
+        self._replay_outstanding += done
         self._replay_tokens -= done
-        if self._replay_pos >= len(self._replay):
-            self._replay, self._replay_pos = [], 0
 
     def _run(self) -> None:
         try:
@@ -410,7 +423,7 @@ class KafkaFeeder:
             if self._fatal:
                 self._replace_producer()
             producer = self.producer
-            backlog = self._replay_pos < len(self._replay) or queue.spool_pending() > 0
+            backlog = self._held is not None or queue.spool_pending() > 0
             # While replaying, wait less for live traffic; while down, the replay only probes.
             wait_ms = 5 if backlog and self._up else BATCH_WAIT_MS
             batch = queue.pop_batch(BATCH_MAX, wait_ms)
@@ -434,10 +447,11 @@ class KafkaFeeder:
             self._produce(batch, self._on_live)
             producer.poll(0)
             self._after_poll()
-        # 2. A replay in progress goes back to the spool (not yet handed to librdkafka).
+        # 2. The rest of a replay in progress goes back to the spool; the held segment is
+        # released once the part handed to librdkafka is reported (in _after_poll).
         if self._replay_pos < len(self._replay):
             self._spool(self._replay[self._replay_pos :])
-            self._replay, self._replay_pos = [], 0
+            self._replay_pos = len(self._replay)
         # 3. Flush; if the broker is down this takes the whole timeout.
         remaining = producer.flush(max(0.0, deadline - time.monotonic()))
         self._after_poll()
@@ -460,3 +474,9 @@ class KafkaFeeder:
                     if producer.poll(0.1) == 0 and not len(producer):
                         break
             self._after_poll()
+        if self._held is not None:
+            log.warning(
+                "kafka: %d replayed messages unreported; their spool segment stays for the "
+                "next start (some may arrive twice)",
+                self._replay_outstanding,
+            )
