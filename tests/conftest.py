@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Fixtures shared by the test modules."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 from support.beacon_server import BeaconServer
+from support.kafka_broker import KafkaBroker
+
+#: Short broker sessions: a killed or stopped broker can re-register within a few seconds.
+FAST_RESTART_PROPS = {
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "1000",
+}
 
 
 @pytest.fixture
@@ -15,3 +22,27 @@ def server(tmp_path: Path) -> Iterator[BeaconServer]:
     """The real server with its defaults (one `default` flavor, file backend)."""
     with BeaconServer(tmp_path) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One real Kafka broker for the whole session. Tests must not stop it (use
+    `fresh_kafka_broker` for that) and should use topic names of their own."""
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka-session"), props=FAST_RESTART_PROPS)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def fresh_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A broker of the test's own, free to stop, kill and restart; stopped afterwards."""
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), props=FAST_RESTART_PROPS)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        if broker.is_running():
+            broker.stop()

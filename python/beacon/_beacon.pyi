@@ -133,6 +133,11 @@ class KafkaQueue:
         """Removes the oldest spool segment and returns its messages (flavor index 65535
         for flavors no longer configured); None when the spool is empty. What cannot be
         delivered must be `spool()`ed again."""
+    def hold_spooled(self) -> tuple[list[Message], SpooledSegment] | None:
+        """Like `take_spooled`, but the oldest segment stays on disk until
+        `SpooledSegment.release()`, so a crash during its replay replays it again
+        (at-least-once) instead of losing it. Hold one at a time: until it is released,
+        this returns the same segment again. None when the spool is empty."""
     def add_replayed(self, n: int) -> None:
         """Counts messages replayed from the spool into Kafka."""
 
@@ -151,3 +156,11 @@ class TtlStore:
     @property
     def evicted(self) -> int:
         """Live keys pushed out early because the store was full."""
+
+class SpooledSegment:
+    """A spool segment held for replay (see `KafkaQueue.hold_spooled`)."""
+
+    def release(self) -> None:
+        """Removes the segment from disk once each of its messages is delivered or spooled
+        again. Later calls do nothing."""
+    def __len__(self) -> int: ...

@@ -6,20 +6,62 @@
 use crate::backend::{Backend, Counters};
 use crate::clock::Day;
 use crate::event::SharedEvent;
+use crate::spool::{Segment, SpoolRecord};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One message as the feeder sees it: `(flavor_index, value, key, ts_ms)`.
 type Message<'py> = (u16, Bound<'py, PyBytes>, Option<Bound<'py, PyBytes>>, i64);
-/// The same, as the feeder hands it back for spooling.
-type OwnedMessage = (u16, Vec<u8>, Option<Vec<u8>>, i64);
 
 #[pyclass(module = "beacon._beacon", name = "KafkaQueue", frozen)]
 pub struct KafkaQueue {
     pub backend: Arc<Backend>,
+}
+
+/// A spool segment taken for replay that stays on disk until `release()`: a crash during
+/// the replay replays it again (at-least-once) instead of losing it.
+#[pyclass(module = "beacon._beacon", name = "SpooledSegment", frozen)]
+pub struct SpooledSegment {
+    backend: Arc<Backend>,
+    segment: Mutex<Option<Segment>>,
+    len: usize,
+}
+
+#[pymethods]
+impl SpooledSegment {
+    /// Removes the segment from disk: call once every message of it is delivered or
+    /// spooled again. A second call does nothing.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        let seg = self.segment.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(seg) = seg else { return Ok(()) };
+        let backend = &self.backend;
+        py.detach(|| backend.spool().remove(seg)).map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.len
+    }
+}
+
+fn spooled_messages<'py>(
+    py: Python<'py>,
+    backend: &Backend,
+    records: &[SpoolRecord],
+) -> PyResult<Bound<'py, PyList>> {
+    let items = records
+        .iter()
+        .map(|r| {
+            let value = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
+            let key = r.key.as_deref().map(|k| PyBytes::new(py, k));
+            let m: Message<'py> =
+                (backend.flavor_index(&r.flavor), PyBytes::new(py, value), key, r.ts_ms);
+            m.into_pyobject(py)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
 }
 
 fn message<'py>(py: Python<'py>, ev: &SharedEvent) -> PyResult<Bound<'py, PyTuple>> {
@@ -54,10 +96,7 @@ impl KafkaQueue {
             }
             batch
         });
-        let items = batch
-            .iter()
-            .map(|ev| message(py, ev))
-            .collect::<PyResult<Vec<_>>>()?;
+        let items = batch.iter().map(|ev| message(py, ev)).collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
     }
 
@@ -68,17 +107,14 @@ impl KafkaQueue {
 
     /// Appends messages that Kafka could not take to the spool:
     /// items are `(flavor_index, value, key, ts_ms)`.
-    fn spool(&self, py: Python<'_>, items: Vec<OwnedMessage>) -> u64 {
+    fn spool(&self, py: Python<'_>, items: Vec<(u16, Vec<u8>, Option<Vec<u8>>, i64)>) -> u64 {
         let backend = &self.backend;
         py.detach(|| {
             let mut spool = backend.spool();
             let mut ok = 0;
             for (flavor, mut value, key, ts_ms) in items {
                 value.push(b'\n');
-                let name = backend
-                    .flavors
-                    .get(flavor as usize)
-                    .map_or("unknown", String::as_str);
+                let name = backend.flavors.get(flavor as usize).map_or("unknown", String::as_str);
                 // The day only matters to the file backend; Kafka records keep 0.
                 match spool.append(name, ts_ms, Day(0), key.as_deref(), &value) {
                     Ok(()) => ok += 1,
@@ -113,21 +149,36 @@ impl KafkaQueue {
         let Some(records) = seg.map_err(|e| PyOSError::new_err(e.to_string()))? else {
             return Ok(None);
         };
-        let items = records
-            .iter()
-            .map(|r| {
-                let value = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
-                let key = r.key.as_deref().map(|k| PyBytes::new(py, k));
-                let m: Message<'py> = (
-                    backend.flavor_index(&r.flavor),
-                    PyBytes::new(py, value),
-                    key,
-                    r.ts_ms,
-                );
-                m.into_pyobject(py)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(Some(PyList::new(py, items)?))
+        Ok(Some(spooled_messages(py, backend, &records)?))
+    }
+
+    /// Like `take_spooled`, but the oldest segment stays on disk until the returned
+    /// `SpooledSegment.release()`: `(messages, segment)`, None when the spool is empty.
+    /// Hold one segment at a time: until it is released, this returns it again.
+    fn hold_spooled<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<(Bound<'py, PyList>, SpooledSegment)>> {
+        let backend = &self.backend;
+        let seg = py
+            .detach(|| backend.spool().take_oldest())
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let Some(mut seg) = seg else { return Ok(None) };
+        Counters::add(&backend.counters.dropped, seg.corrupt);
+        let items = spooled_messages(py, backend, &seg.records)?;
+        // Python owns the messages now; keep only the count `Spool::remove` needs.
+        for r in &mut seg.records {
+            *r = SpoolRecord {
+                flavor: String::new(),
+                ts_ms: 0,
+                day: Day(0),
+                key: None,
+                line: Vec::new(),
+            };
+        }
+        let len = seg.records.len();
+        let held = SpooledSegment { backend: backend.clone(), segment: Mutex::new(Some(seg)), len };
+        Ok(Some((items, held)))
     }
 
     /// Counts messages the feeder replayed from the spool into Kafka.
@@ -137,5 +188,6 @@ impl KafkaQueue {
 }
 
 pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<KafkaQueue>()
+    m.add_class::<KafkaQueue>()?;
+    m.add_class::<SpooledSegment>()
 }

@@ -1,0 +1,482 @@
+"""The Kafka feeder: one thread drains the Rust queue (`_beacon.KafkaQueue`) into a
+confluent_kafka.Producer; librdkafka batches, compresses, retries and does the I/O on its own
+threads. What Kafka cannot take goes to the backend's disk spool and is replayed on recovery.
+
+Reliability (DESIGN.md, "Reliability contract"):
+- Every message handed to librdkafka ends in exactly one delivery report. A success counts as
+  delivered; an error (after librdkafka's own retries, i.e. `message.timeout.ms` ran out, or a
+  purge at shutdown) sends the message to the spool.
+- A full librdkafka buffer (BufferError) sends the rest of the batch to the spool at once; the
+  HTTP path never waits on Kafka (it only pushes into the Rust queue, which spools on overflow).
+- The backend is "down" after a delivery failure, a BufferError or an all-brokers-down error,
+  until the next successful delivery. While up, the spool is replayed oldest segment first at a
+  bounded rate (`REPLAY_RATE`), so live traffic keeps priority.
+- `stop()` drains the queue into the producer, flushes, purges what is left and spools it from
+  the purge's delivery reports: nothing accepted is lost; it waits on disk for the next start.
+
+Replayed messages are marked by their delivery callback (a second bound method passed per
+`produce()` call), not by a header: nothing per message is allocated and consumers see the
+same record either way. Spool records of flavors no longer configured (index 65535) go to
+`UNKNOWN_TOPIC`; their JSON carries the flavor name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+if TYPE_CHECKING:
+    from beacon._beacon import KafkaQueue, Message, SpooledSegment
+    from beacon.config import Config
+
+log = logging.getLogger("beacon.kafka")
+
+#: Where spooled messages of a flavor that is no longer configured are replayed to.
+UNKNOWN_TOPIC = "beacon.unknown"
+UNKNOWN_FLAVOR = 65535
+
+BATCH_MAX = 2000
+BATCH_WAIT_MS = 50
+#: Replay at most this many spooled messages per second (while up).
+REPLAY_RATE = 20_000
+#: At most this many replayed messages per loop (a 100 ms burst at REPLAY_RATE).
+REPLAY_BURST = REPLAY_RATE // 10
+#: Replay chunk when the backend is down and librdkafka is empty: a probe for recovery.
+PROBE_CHUNK = 100
+#: At most one probe per this many seconds (a broker that refuses messages outright would
+#: otherwise have the spool read and rewritten in a tight loop).
+PROBE_INTERVAL_S = 5.0
+#: Replay only while librdkafka holds fewer messages than this share of its buffer.
+REPLAY_BUFFER_SHARE = 0.5
+
+#: librdkafka settings; `backends.kafka.producer` from the config is applied over them.
+#: 100k buffered messages ride out a few seconds of a 50k msg/s peak or a 30 s+ outage at
+#: moderate traffic before BufferError sends the rest to the spool; a message waits up to
+#: 2 minutes for a broker before its delivery report fails it into the spool.
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 100_000,
+    "message.timeout.ms": 120_000,
+}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TS_PREFIX = b'{"ts":"'
+
+
+def event_ts_ms(value: bytes) -> int:
+    """The event's `ts` (ms since the epoch) from its JSON, which starts with it. Only the
+    failure path uses this: a failed delivery report carries no timestamp."""
+    if value.startswith(_TS_PREFIX):
+        end = value.find(b'"', len(_TS_PREFIX))
+        try:
+            when = datetime.fromisoformat(value[len(_TS_PREFIX) : end].decode())
+            return (when - _EPOCH) // timedelta(milliseconds=1)
+        except ValueError:
+            pass
+    when_s = json.loads(value)["ts"]  # an event whose JSON has another shape
+    return (datetime.fromisoformat(when_s) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _is_fatal(e: KafkaException) -> bool:
+    err = e.args[0] if e.args else None
+    return isinstance(err, KafkaError) and bool(err.fatal())
+
+
+class KafkaFeeder:
+    """Feeds the Kafka backend's queue into Kafka on the "beacon-kafka" thread."""
+
+    def __init__(self, cfg: Config, queue: KafkaQueue) -> None:
+        self.cfg = cfg
+        self.queue = queue
+        flavor_names = queue.flavors()
+        by_name = {f.name: f.topic for f in cfg.flavors}
+        #: topic by flavor index (the queue's order, which is the config's)
+        self.topics: list[str] = [by_name.get(n, f"beacon.{n}") for n in flavor_names]
+        #: flavor index by topic, to spool a failed message from its delivery report. Two
+        #: flavors sharing a topic map to the first: replay sends it to the same topic.
+        self.flavor_of: dict[str, int] = {}
+        for i, t in enumerate(self.topics):
+            self.flavor_of.setdefault(t, i)
+        self.producer: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        # Counters (written by the feeder thread only; read anywhere).
+        self.produced = 0
+        self.delivered = 0
+        self.failed = 0
+        self.buffer_errors = 0
+        self.replayed = 0
+        self.spooled = 0
+        self.spool_dropped = 0
+        self._replayed_unreported = 0
+        # Health.
+        self._up = True
+        self._last_error = ""
+        # Delivery reports that failed, spooled in one call after each poll.
+        self._failed_msgs: list[Message] = []
+        # The spool segment being replayed: its messages, how far we got, how many of those
+        # await their delivery report, and the segment, on disk until all are reported.
+        self._replay: list[Message] = []
+        self._replay_pos = 0
+        self._replay_outstanding = 0
+        self._held: SpooledSegment | None = None
+        self._replay_tokens = 0.0
+        self._replay_clock = time.monotonic()
+        self._queue_max = 100_000
+        self._stop_timeout_s = 10.0
+        self._last_probe = 0.0
+        self._fatal = False
+        self._on_live = self._on_delivery
+        self._on_replay = self._on_replay_delivery
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _producer_config(self) -> dict[str, Any]:
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.cfg.kafka.bootstrap_servers,
+            **PRODUCER_DEFAULTS,
+            "on_delivery": self._on_live,
+            "error_cb": self._on_error,
+        }
+        conf.update(self.cfg.kafka.producer)
+        return conf
+
+    def _make_producer(self) -> Any:
+        conf = self._producer_config()
+        try:
+            return Producer(conf)
+        except KafkaException:
+            if "compression.type" in self.cfg.kafka.producer:
+                raise
+        # A librdkafka built without lz4: fall back to snappy, then no compression.
+        for codec in ("snappy", "none"):
+            conf["compression.type"] = codec
+            try:
+                producer = Producer(conf)
+            except KafkaException:
+                continue
+            log.warning("kafka: lz4 unavailable in librdkafka, compressing with %s", codec)
+            return producer
+        return Producer(conf)
+
+    def start(self) -> None:
+        self.producer = self._make_producer()
+        qmax = self._producer_config().get("queue.buffering.max.messages", 100_000)
+        self._queue_max = int(qmax)
+        self._thread = threading.Thread(target=self._run, name="beacon-kafka", daemon=False)
+        self._thread.start()
+        pending = self.queue.spool_pending()
+        log.info(
+            "kafka: feeding %s (topics %s)%s",
+            self.cfg.kafka.bootstrap_servers,
+            ", ".join(sorted(set(self.topics))),
+            f", {pending} spooled messages to replay" if pending else "",
+        )
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Drains the queue into the producer, flushes for up to `timeout_s`, spools the rest."""
+        self._stop_timeout_s = timeout_s
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        s = self.stats()
+        log.info(
+            "kafka: stopped: %d delivered, %d failed, %d replayed, %d spooled, %d in spool",
+            s["delivered"],
+            s["failed"],
+            s["replayed"],
+            s["spooled"],
+            s["spool_pending"],
+        )
+        # Drop the producer (it holds our bound methods: a cycle) so librdkafka's threads end.
+        self.producer = None
+
+    # -- health and stats -----------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        return self._up
+
+    def stats(self) -> dict[str, Any]:
+        producer = self.producer
+        return {
+            "up": self._up,
+            "produced": self.produced,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "buffer_errors": self.buffer_errors,
+            "replayed": self.replayed,
+            "spooled": self.spooled,
+            "spool_dropped": self.spool_dropped,
+            "in_flight": len(producer) if producer is not None else 0,
+            "buffered": self.queue.buffered(),
+            "spool_pending": self.queue.spool_pending(),
+            "last_error": self._last_error,
+        }
+
+    # -- librdkafka callbacks (run on the feeder thread, inside poll/flush) ---------------
+
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            self.delivered += 1
+            if not self._up:
+                self._up = True
+                log.info("kafka: deliveries succeed again, backend up")
+            return
+        self._fail(err, msg)
+
+    def _on_replay_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        self._replay_outstanding -= 1
+        if err is None:
+            self.delivered += 1
+            self.replayed += 1
+            self._replayed_unreported += 1
+            if not self._up:
+                self._up = True
+                log.info("kafka: deliveries succeed again, backend up")
+            return
+        self._fail(err, msg)
+
+    def _fail(self, err: KafkaError, msg: Any) -> None:
+        self.failed += 1
+        if self._up or self._last_error != err.str():
+            self._last_error = err.str()
+            if err.code() != KafkaError._PURGE_QUEUE:
+                log.warning("kafka: delivery failed (%s), spooling", err.str())
+        self._up = False
+        value = msg.value()
+        ts = msg.timestamp()[1]
+        if ts < 0:  # librdkafka reports no timestamp with a failed delivery
+            ts = event_ts_ms(value)
+        self._failed_msgs.append(
+            (self.flavor_of.get(msg.topic(), UNKNOWN_FLAVOR), value, msg.key(), ts)
+        )
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            if self._up:
+                log.warning("kafka: all brokers down: %s", err.str())
+            self._up = False
+            self._last_error = err.str()
+        elif err.fatal():
+            log.error("kafka: fatal producer error: %s", err.str())
+            self._up = False
+            self._fatal = True
+            self._last_error = err.str()
+        else:
+            log.debug("kafka: %s", err.str())
+
+    # -- the feeder thread ----------------------------------------------------------------
+
+    def _spool(self, msgs: list[Message]) -> None:
+        if not msgs:
+            return
+        n = self.queue.spool(msgs)
+        self.spooled += n
+        if n < len(msgs):
+            self.spool_dropped += len(msgs) - n
+            log.error("kafka: spool write failed, %d messages dropped", len(msgs) - n)
+
+    def _after_poll(self) -> None:
+        """Spools failed delivery reports and reports replay progress to the Rust counters."""
+        if self._failed_msgs:
+            failed, self._failed_msgs = self._failed_msgs, []
+            self._spool(failed)
+        if self._replayed_unreported:
+            self.queue.add_replayed(self._replayed_unreported)
+            self._replayed_unreported = 0
+        if (
+            self._held is not None
+            and self._replay_pos >= len(self._replay)
+            and self._replay_outstanding == 0
+        ):
+            # Every message of the segment is delivered or spooled again: off the disk.
+            self._held.release()
+            self._held = None
+            self._replay, self._replay_pos = [], 0
+
+    def _produce(self, batch: list[Message], on_delivery: Any, spool_rest: bool = True) -> int:
+        """Hands `batch` to librdkafka; on a persistent BufferError spools the rest (or with
+        `spool_rest=False` leaves it to the caller). Returns how many were handed over."""
+        produce = self.producer.produce
+        topics = self.topics
+        i = 0
+        n = len(batch)
+        polled = False
+        while i < n:
+            flavor, value, key, ts = batch[i]
+            topic = topics[flavor] if flavor < len(topics) else UNKNOWN_TOPIC
+            try:
+                produce(topic, value, key, timestamp=ts, on_delivery=on_delivery)
+            except KafkaException as e:
+                # A fatal producer error (the idempotent producer cannot go on) or a local
+                # one: keep the rest on disk; the loop replaces a fatally failed producer.
+                log.error("kafka: produce failed (%s), spooling", e)
+                self._up = False
+                self._fatal = self._fatal or _is_fatal(e)
+                self.produced += i
+                if spool_rest:
+                    self._spool(batch[i:])
+                return i
+            except BufferError:
+                self.buffer_errors += 1
+                if not polled:  # once per batch: let librdkafka hand off what it can
+                    polled = True
+                    self.producer.poll(0.02)
+                    try:
+                        produce(topic, value, key, timestamp=ts, on_delivery=on_delivery)
+                        i += 1
+                        continue
+                    except BufferError:
+                        self.buffer_errors += 1
+                if self._up:
+                    log.warning(
+                        "kafka: producer buffer full (%d messages), spooling", len(self.producer)
+                    )
+                self._up = False
+                self.produced += i
+                if spool_rest:
+                    self._spool(batch[i:])
+                return i
+            i += 1
+        self.produced += n
+        return n
+
+    def _replay_step(self, live_busy: bool) -> None:
+        """Produces the next chunk of the spool segment being replayed, within the rate."""
+        now = time.monotonic()
+        self._replay_tokens = min(
+            float(REPLAY_BURST), self._replay_tokens + (now - self._replay_clock) * REPLAY_RATE
+        )
+        self._replay_clock = now
+        in_flight = len(self.producer)
+        if self._up:
+            room = int(self._queue_max * REPLAY_BUFFER_SHARE) - in_flight
+            budget = min(int(self._replay_tokens), room)
+            if live_busy:
+                budget //= 2
+        elif in_flight == 0 and now - self._last_probe >= PROBE_INTERVAL_S:
+            budget = PROBE_CHUNK  # probe: a success turns the backend up again
+            self._last_probe = now
+        else:
+            return
+        if budget <= 0:
+            return
+        if self._replay_pos >= len(self._replay):
+            if self._held is not None or self.queue.spool_pending() == 0:
+                return  # the held segment is still being delivered
+            held = self.queue.hold_spooled()
+            if held is None:
+                return
+            segment, self._held = held
+            self._replay, self._replay_pos = segment, 0
+            unknown = sum(1 for m in segment if m[0] == UNKNOWN_FLAVOR)
+            log.info(
+                "kafka: replaying %d spooled messages%s",
+                len(segment),
+                f" ({unknown} of unconfigured flavors to {UNKNOWN_TOPIC})" if unknown else "",
+            )
+        chunk = self._replay[self._replay_pos : self._replay_pos + budget]
+        # What librdkafka cannot take now stays in memory for the next step (no re-spooling).
+        done = self._produce(chunk, self._on_replay, spool_rest=False)
+        self._replay_pos += done
+        self._replay_outstanding += done
+        self._replay_tokens -= done
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:
+            log.exception("kafka: feeder thread failed")
+            raise
+        finally:
+            self._shutdown()
+
+    def _replace_producer(self) -> None:
+        """After a fatal error the producer refuses everything: purge it (its delivery
+        reports spool what it held) and start a new one."""
+        old = self.producer
+        log.warning("kafka: replacing the producer after a fatal error")
+        old.purge(in_queue=True, in_flight=True)
+        for _ in range(50):
+            if old.poll(0.1) == 0 and not len(old):
+                break
+        self._after_poll()
+        self.producer = self._make_producer()
+        self._fatal = False
+
+    def _loop(self) -> None:
+        queue = self.queue
+        on_live = self._on_live
+        while not self._stopping.is_set():
+            if self._fatal:
+                self._replace_producer()
+            producer = self.producer
+            backlog = self._held is not None or queue.spool_pending() > 0
+            # While replaying, wait less for live traffic; while down, the replay only probes.
+            wait_ms = 5 if backlog and self._up else BATCH_WAIT_MS
+            batch = queue.pop_batch(BATCH_MAX, wait_ms)
+            if batch:
+                self._produce(batch, on_live)
+            producer.poll(0)
+            if backlog:
+                self._replay_step(live_busy=len(batch) == BATCH_MAX)
+            self._after_poll()
+
+    def _shutdown(self) -> None:
+        """Drain, flush, purge: every message ends delivered or spooled."""
+        producer = self.producer
+        timeout_s = self._stop_timeout_s
+        deadline = time.monotonic() + timeout_s
+        # 1. The queue: the HTTP side has stopped, so this ends.
+        while True:
+            batch = self.queue.pop_batch(BATCH_MAX, 0)
+            if not batch:
+                break
+            self._produce(batch, self._on_live)
+            producer.poll(0)
+            self._after_poll()
+        # 2. The rest of a replay in progress goes back to the spool; the held segment is
+        # released once the part handed to librdkafka is reported (in _after_poll).
+        if self._replay_pos < len(self._replay):
+            self._spool(self._replay[self._replay_pos :])
+            self._replay_pos = len(self._replay)
+        # 3. Flush; if the broker is down this takes the whole timeout.
+        remaining = producer.flush(max(0.0, deadline - time.monotonic()))
+        self._after_poll()
+        if remaining:
+            log.warning(
+                "kafka: %d messages undelivered after %.1f s, spooling", remaining, timeout_s
+            )
+            # Messages not yet sent can be purged without risk of a duplicate; give those in
+            # flight a last moment, then purge them too (they may have reached the broker:
+            # a later replay can duplicate them, which beats losing them).
+            producer.purge(in_queue=True, in_flight=False)
+            producer.flush(1.0)
+            self._after_poll()
+            if len(producer):
+                log.warning(
+                    "kafka: purging %d messages in flight; they may arrive twice", len(producer)
+                )
+                producer.purge(in_queue=True, in_flight=True)
+                for _ in range(50):  # serve the purge's delivery reports
+                    if producer.poll(0.1) == 0 and not len(producer):
+                        break
+            self._after_poll()
+        if self._held is not None:
+            log.warning(
+                "kafka: %d replayed messages unreported; their spool segment stays for the "
+                "next start (some may arrive twice)",
+                self._replay_outstanding,
+            )

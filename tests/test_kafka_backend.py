@@ -1,0 +1,199 @@
+"""The Kafka backend end to end against a real broker: the server feeds every accepted
+event to its flavor's topic exactly once, with the right key and timestamp; the in-process
+feeder spools what it cannot deliver and replays it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME
+
+from beacon.backends.kafka import KafkaFeeder
+from beacon.config import Config, parse_config
+from beacon.pipeline import build_ingest
+from support.beacon_server import BeaconServer, free_port
+from support.kafka_broker import KafkaBroker, consume_all
+from support.load import run_load
+
+pytestmark = pytest.mark.kafka
+
+EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+def ts_ms(iso: str) -> int:
+    return (datetime.fromisoformat(iso) - EPOCH) // timedelta(milliseconds=1)
+
+
+def flavors(tag: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "alpha",
+            "hosts": ["alpha.test"],
+            "timezone": "UTC",
+            "kafka_topic": f"alpha-{tag}",
+            "kafka_key_param": "uid",
+        },
+        {
+            "name": "beta",
+            "hosts": ["beta.test"],
+            "timezone": "Europe/Athens",
+            "kafka_topic": f"beta-{tag}",
+            "kafka_key_param": "uid",
+        },
+        {
+            "name": "gamma",
+            "hosts": ["gamma.test"],
+            "timezone": "America/New_York",
+            "kafka_topic": f"gamma-{tag}",
+        },
+    ]
+
+
+N_REQUESTS = 200_000
+
+
+def test_every_event_reaches_file_and_kafka_exactly_once(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    fl = flavors(tag)
+    config = {
+        "default_flavor": None,
+        "flavors": fl,
+        "backends": {
+            "file": {"enabled": True},
+            "kafka": {"enabled": True, "bootstrap_servers": kafka_broker.bootstrap},
+        },
+    }
+    names = [f["name"] for f in fl]
+    requests = (
+        (f"{names[i % 3]}.test", f"/track?ev=view&uid=u{i % 101}&n={i}") for i in range(N_REQUESTS)
+    )
+    with BeaconServer(tmp_path / "srv", config) as srv:
+        result = run_load("127.0.0.1", srv.port, requests, connections=64, pipeline=16)
+        assert result.errors == []
+        assert result.statuses == {200: N_REQUESTS}, result.refused[:5]
+        code = srv.stop(signal.SIGTERM)
+        assert code == 0, srv.log()[-3000:]
+    stopped = [ln for ln in srv.log().splitlines() if "kafka: stopped:" in ln]
+    print(f"\nload: {N_REQUESTS} requests in {result.elapsed_s:.1f}s ({result.rate:.0f}/s)")
+    print(f"server: {stopped[-1].split('kafka: ')[-1] if stopped else 'no kafka stop line'}")
+
+    for idx, f in enumerate(fl):
+        expected = set(range(idx, N_REQUESTS, 3))
+        lines = srv.lines(f["name"])
+        by_n = {int(ev["params"]["n"]): ev for ev in lines}
+        file_counts = Counter(int(ev["params"]["n"]) for ev in lines)
+        assert len(lines) == len(expected)
+        assert set(file_counts) == expected and max(file_counts.values()) == 1
+
+        msgs = consume_all(kafka_broker.bootstrap, f["kafka_topic"], None, 180.0)
+        seen: Counter[int] = Counter()
+        for m in msgs:
+            ev = json.loads(m.value())
+            n = int(ev["params"]["n"])
+            seen[n] += 1
+            assert ev == by_n[n]
+            assert ev["flavor"] == f["name"]
+            assert m.timestamp() == (TIMESTAMP_CREATE_TIME, ts_ms(ev["ts"]))
+            if "kafka_key_param" in f:
+                assert m.key() == ev["params"]["uid"].encode()
+            else:
+                assert m.key() is None
+        dups = sum(c - 1 for c in seen.values())
+        print(f"{f['name']}: file {len(lines)}, kafka {len(msgs)}, duplicates {dups}")
+        assert set(seen) == expected, f"missing {len(expected - set(seen))}"
+        assert dups == 0
+
+
+def _config(tmp_path: Path, bootstrap: str, producer: dict[str, Any], tag: str) -> Config:
+    return parse_config(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "default_flavor": None,
+            "flavors": flavors(tag),
+            "backends": {
+                "file": {"enabled": False},
+                "kafka": {"enabled": True, "bootstrap_servers": bootstrap, "producer": producer},
+            },
+        }
+    )
+
+
+def test_undeliverable_messages_are_spooled_and_replayed(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """Config overrides reach librdkafka (a 1.5 s message.timeout.ms against a port nobody
+    listens on fails deliveries within seconds, where the default would wait 2 minutes); the
+    failed messages land in the spool with key and timestamp, and a feeder with a reachable
+    broker replays them exactly once."""
+    tag = uuid.uuid4().hex[:8]
+    dead = f"127.0.0.1:{free_port()}"
+    cfg = _config(tmp_path, dead, {"message.timeout.ms": 1500}, tag)
+    ingest = build_ingest(cfg)
+    ingest.start()
+    queue = ingest.kafka_queue()
+    assert queue is not None
+    feeder = KafkaFeeder(cfg, queue)
+    feeder.start()
+    n = 3000
+    base_ms = 1_780_000_000_000
+    for i in range(n):
+        ingest.set_clock(base_ms + i)
+        host = f"{('alpha', 'beta', 'gamma')[i % 3]}.test".encode()
+        assert ingest.handle(f"/track?ev=view&uid=u{i % 7}&n={i}".encode(), host) == 200
+    # Deliveries fail within message.timeout.ms; wait for it, well before stop() would purge.
+    deadline = time.monotonic() + 60
+    while feeder.stats()["failed"] < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stats = feeder.stats()
+    assert stats["failed"] == n and stats["delivered"] == 0 and not feeder.healthy
+    feeder.stop(timeout_s=1.0)
+    assert queue.spool_pending() == n
+
+    # A segment held for replay stays on disk until released: a crash now (another Ingest
+    # opening the same spool) would still find every message.
+    held = queue.hold_spooled()
+    assert held is not None
+    msgs, segment = held
+    assert len(msgs) == len(segment) > 0 and queue.spool_pending() == n
+    after_crash = build_ingest(cfg)
+    after_crash.start()
+    q2 = after_crash.kafka_queue()
+    assert q2 is not None and q2.spool_pending() == n
+    del q2, after_crash
+    segment.release()
+    assert queue.spool_pending() == n - len(msgs)
+    assert queue.spool(msgs) == len(msgs)  # as a feeder that could not deliver them would
+
+    # The same queue (and spool) with a broker that works.
+    cfg_ok = _config(tmp_path, kafka_broker.bootstrap, {"client.id": "beacon-test"}, tag)
+    feeder = KafkaFeeder(cfg_ok, queue)
+    feeder.start()
+    deadline = time.monotonic() + 60
+    while feeder.stats()["replayed"] < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    feeder.stop(timeout_s=10.0)
+    stats = feeder.stats()
+    assert stats["replayed"] == n and stats["spool_pending"] == 0 and feeder.healthy
+    assert ingest.stats()["backends"]["kafka"]["replayed"] == n
+    ingest.shutdown()
+
+    for idx, f in enumerate(flavors(tag)):
+        msgs = consume_all(kafka_broker.bootstrap, f["kafka_topic"], n // 3, 60.0)
+        got: Counter[int] = Counter()
+        for m in msgs:
+            ev = json.loads(m.value())
+            i = int(ev["params"]["n"])
+            got[i] += 1
+            assert m.timestamp() == (TIMESTAMP_CREATE_TIME, base_ms + i) == (1, ts_ms(ev["ts"]))
+            assert m.key() == (f"u{i % 7}".encode() if idx < 2 else None)
+        assert set(got) == set(range(idx, n, 3)) and max(got.values()) == 1
