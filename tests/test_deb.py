@@ -11,6 +11,7 @@ the package is purged and the machine left as it was found.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import grp
 import json
@@ -82,6 +83,12 @@ def group_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def systemd_traces() -> list[Path]:
+    """Unit symlinks and deb-systemd-helper state that mention beacon."""
+    roots = [Path("/etc/systemd/system"), *Path("/var/lib/systemd").glob("deb-systemd-*")]
+    return [p for root in roots for p in root.rglob("*beacon*")]
 
 
 def free_port() -> int:
@@ -159,6 +166,8 @@ def test_install() -> None:
     user = pwd.getpwnam("beacon")
     assert user.pw_uid < 1000, "a system user"
     assert user.pw_shell in ("/usr/sbin/nologin", "/bin/false")
+    # Installed, not enabled: `systemctl enable --now beacon.socket` is the administrator's call.
+    assert not [p for p in systemd_traces() if p.is_symlink()], systemd_traces()
     assert grp.getgrgid(user.pw_gid).gr_name == "beacon"
     for path in (DATA, SPOOL):
         st = path.stat()
@@ -203,6 +212,11 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="beacon-deb-"))
     try:
         workdir.chmod(0o755)
+        # systemd's notification socket, as beacon.service (Type=notify) would have it.
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(workdir / "notify"))
+        (workdir / "notify").chmod(0o666)
+        notify.settimeout(10)
         config = workdir / "config.json"
         config.write_text(json.dumps(cfg, indent=2))
         config.chmod(0o644)
@@ -226,7 +240,11 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
                 user="beacon",
                 group="beacon",
                 extra_groups=[],
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+                env={
+                    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                    "LANG": "C.UTF-8",
+                    "NOTIFY_SOCKET": str(workdir / "notify"),
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -265,6 +283,16 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
                 raise
         log_text = log_path.read_text(errors="replace")
         assert status == 0, f"beacon exited {status} on SIGTERM:\n{log_text}"
+        notifications = []
+        notify.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                notifications.append(notify.recv(4096).decode())
+        notify.close()
+        print("sd_notify:", notifications)
+        if server_uses_sdnotify():
+            assert "READY=1" in notifications[0].split("\n"), notifications
+            assert any("STOPPING=1" in n.split("\n") for n in notifications), notifications
         events = []
         for date in sorted(dates):
             path = DATA / "default" / f"{date}.jsonl"
@@ -278,6 +306,13 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
         assert all(e["flavor"] == "default" for e in events)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def server_uses_sdnotify() -> bool:
+    """Whether the installed server sends READY=1/STOPPING=1 (wired into server.py separately;
+    from then on this test insists on both)."""
+    servers = list(PREFIX.glob("lib/python3.*/site-packages/beacon/server.py"))
+    return bool(servers) and "sdnotify" in servers[0].read_text()
 
 
 def _change_config() -> str:
@@ -347,3 +382,4 @@ def test_purge_leaves_nothing_behind() -> None:
         assert not unit.exists(), unit
     assert not user_exists("beacon")
     assert not group_exists("beacon")
+    assert not systemd_traces(), systemd_traces()
