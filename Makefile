@@ -59,3 +59,12 @@ bench: build-prod system-deps
 
 clean:
 	rm -rf $(VENV) target data
+
+# The Debian package (packaging/build-deb says how and why), and its tests: root, a machine
+# without beacon installed; they install, run, upgrade, remove and purge it (packaging/test-deb).
+.PHONY: deb test-deb
+deb:
+	packaging/build-deb
+
+test-deb: deb
+	packaging/test-deb
