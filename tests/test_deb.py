@@ -3,10 +3,10 @@ reinstall and upgrade keeping a changed conffile, remove, purge.
 
 `make test-deb` runs this module through packaging/test-deb, which builds the package, installs
 the tools (lintian, systemd) and sets BEACON_DEB. It installs and purges a package, so it needs
-root and a machine without beacon installed, and a plain `make test` does not collect it (no
-BEACON_DEB, see conftest.py). Once it runs, a missing tool is a failure, not a skip. The tests run in file order:
-each step of the package's life starts from where the previous one left it. However they end,
-the package is purged and the machine left as it was found.
+root and a machine without beacon installed, and a plain `make test` does not collect it
+(no BEACON_DEB, see conftest.py). Once it runs, a missing tool is a failure, not a skip. The
+tests run in file order: each step of the package's life starts from where the previous one
+left it. However they end, the package is purged and the machine left as it was found.
 """
 
 from __future__ import annotations
