@@ -24,7 +24,10 @@ fn main() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
-    println!("cargo:rustc-env=BEACON_GIT_SHA={sha}{}", if dirty { "-dirty" } else { "" });
+    println!(
+        "cargo:rustc-env=BEACON_GIT_SHA={sha}{}",
+        if dirty { "-dirty" } else { "" }
+    );
     println!("cargo:rustc-env=BEACON_BUILD_EPOCH={epoch}");
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/index");

@@ -163,3 +163,27 @@ def test_systemd_socket_activate_passes_the_socket(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert numbers(tmp_path / "data") == [7]
     assert f"127.0.0.1:{port}".encode() in err
+
+
+def spooled_lines(spool: Path) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in spool.glob("*.spool"))
+
+
+def test_second_sigterm_stops_waiting_for_kafka_and_spools(tmp_path: Path) -> None:
+    dead = free_port()  # nothing listens here: Kafka is unreachable
+    cfg = {
+        "backends": {"kafka": {"enabled": True, "bootstrap_servers": f"127.0.0.1:{dead}"}},
+        # Without the second signal the drain would wait this long for Kafka.
+        "shutdown": {"timeout_s": 600},
+    }
+    srv = BeaconServer(tmp_path, cfg).start()
+    for n in range(100):
+        assert get(srv.port, f"/track?n={n}").status == 200
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(1.5)  # past the debounce: this is a second, deliberate signal
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(60) == 0, srv.log()
+    assert "second stop signal" in srv.log()
+    assert sorted(numbers(srv.data_dir)) == list(range(100))
+    assert spooled_lines(srv.data_dir / "spool" / "kafka") == 100

@@ -15,6 +15,7 @@ import socket
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import uvloop
@@ -145,6 +146,8 @@ class _Signals:
         self.stop = asyncio.Event()
         self.hurry = asyncio.Event()
         self.first_at = 0.0
+        # Called on the second signal, also while a blocking stop step runs in a thread.
+        self.on_hurry: list[Callable[[], None]] = []
 
     def __call__(self) -> None:
         now = time.monotonic()
@@ -154,6 +157,8 @@ class _Signals:
         elif now - self.first_at >= self.DEBOUNCE_S and not self.hurry.is_set():
             log.warning("second stop signal: exiting now, spooling what is in memory")
             self.hurry.set()
+            for callback in self.on_hurry:
+                callback()
 
 
 async def _wait_or_hurry(signals: _Signals, seconds: float) -> None:
@@ -207,6 +212,8 @@ async def _main(cfg: Config) -> None:
     server = Server(cfg, ingest, feeder)
     loop = asyncio.get_running_loop()
     signals = _Signals()
+    if feeder is not None:
+        signals.on_hurry.append(feeder.hurry)
     # Handlers first: a listener serves as soon as it exists, and a SIGTERM from then on
     # must drain, not kill.
     for sig in (signal.SIGTERM, signal.SIGINT):

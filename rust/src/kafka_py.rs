@@ -35,10 +35,15 @@ impl SpooledSegment {
     /// Removes the segment from disk: call once every message of it is delivered or
     /// spooled again. A second call does nothing.
     fn release(&self, py: Python<'_>) -> PyResult<()> {
-        let seg = self.segment.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let seg = self
+            .segment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let Some(seg) = seg else { return Ok(()) };
         let backend = &self.backend;
-        py.detach(|| backend.spool().remove(seg)).map_err(|e| PyOSError::new_err(e.to_string()))
+        py.detach(|| backend.spool().remove(seg))
+            .map_err(|e| PyOSError::new_err(e.to_string()))
     }
 
     fn __len__(&self) -> usize {
@@ -56,8 +61,12 @@ fn spooled_messages<'py>(
         .map(|r| {
             let value = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
             let key = r.key.as_deref().map(|k| PyBytes::new(py, k));
-            let m: Message<'py> =
-                (backend.flavor_index(&r.flavor), PyBytes::new(py, value), key, r.ts_ms);
+            let m: Message<'py> = (
+                backend.flavor_index(&r.flavor),
+                PyBytes::new(py, value),
+                key,
+                r.ts_ms,
+            );
             m.into_pyobject(py)
         })
         .collect::<PyResult<Vec<_>>>()?;
@@ -96,7 +105,10 @@ impl KafkaQueue {
             }
             batch
         });
-        let items = batch.iter().map(|ev| message(py, ev)).collect::<PyResult<Vec<_>>>()?;
+        let items = batch
+            .iter()
+            .map(|ev| message(py, ev))
+            .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
     }
 
@@ -114,7 +126,10 @@ impl KafkaQueue {
             let mut ok = 0;
             for (flavor, mut value, key, ts_ms) in items {
                 value.push(b'\n');
-                let name = backend.flavors.get(flavor as usize).map_or("unknown", String::as_str);
+                let name = backend
+                    .flavors
+                    .get(flavor as usize)
+                    .map_or("unknown", String::as_str);
                 // The day only matters to the file backend; Kafka records keep 0.
                 match spool.append(name, ts_ms, Day(0), key.as_deref(), &value) {
                     Ok(()) => ok += 1,
@@ -177,7 +192,11 @@ impl KafkaQueue {
             };
         }
         let len = seg.records.len();
-        let held = SpooledSegment { backend: backend.clone(), segment: Mutex::new(Some(seg)), len };
+        let held = SpooledSegment {
+            backend: backend.clone(),
+            segment: Mutex::new(Some(seg)),
+            len,
+        };
         Ok(Some((items, held)))
     }
 

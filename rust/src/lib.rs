@@ -31,7 +31,10 @@ mod python_module {
     fn _beacon(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("__git_sha__", env!("BEACON_GIT_SHA"))?;
-        m.add("__build_epoch__", env!("BEACON_BUILD_EPOCH").parse::<u64>().unwrap_or(0))?;
+        m.add(
+            "__build_epoch__",
+            env!("BEACON_BUILD_EPOCH").parse::<u64>().unwrap_or(0),
+        )?;
         crate::query::py::init_pymodule(m)?;
         crate::ingest_py::init_pymodule(m)?;
         crate::tz_py::init_pymodule(m)?;

@@ -110,6 +110,8 @@ class KafkaFeeder:
         self.producer: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # A second SIGTERM: stop waiting for the broker, spool what is left.
+        self._hurry = threading.Event()
         # Counters (written by the feeder thread only; read anywhere).
         self.produced = 0
         self.delivered = 0
@@ -165,7 +167,7 @@ class KafkaFeeder:
                 producer = Producer(conf)
             except KafkaException:
                 continue
-            log.warning("kafka: lz4 unavailable in librdkafka, compressing with %s", codec)
+            log.warning("lz4 unavailable in librdkafka, compressing with %s", codec)
             return producer
         return Producer(conf)
 
@@ -177,7 +179,7 @@ class KafkaFeeder:
         self._thread.start()
         pending = self.queue.spool_pending()
         log.info(
-            "kafka: feeding %s (topics %s)%s",
+            "feeding %s (topics %s)%s",
             self.cfg.kafka.bootstrap_servers,
             ", ".join(sorted(set(self.topics))),
             f", {pending} spooled messages to replay" if pending else "",
@@ -192,7 +194,7 @@ class KafkaFeeder:
             self._thread = None
         s = self.stats()
         log.info(
-            "kafka: stopped: %d delivered, %d failed, %d replayed, %d spooled, %d in spool",
+            "stopped: %d delivered, %d failed, %d replayed, %d spooled, %d in spool",
             s["delivered"],
             s["failed"],
             s["replayed"],
@@ -201,6 +203,10 @@ class KafkaFeeder:
         )
         # Drop the producer (it holds our bound methods: a cycle) so librdkafka's threads end.
         self.producer = None
+
+    def hurry(self) -> None:
+        """Cuts a `stop()` in progress short: stop flushing and spool what is undelivered."""
+        self._hurry.set()
 
     # -- health and stats -----------------------------------------------------------------
 
@@ -232,7 +238,7 @@ class KafkaFeeder:
             self.delivered += 1
             if not self._up:
                 self._up = True
-                log.info("kafka: deliveries succeed again, backend up")
+                log.info("deliveries succeed again, backend up")
             return
         self._fail(err, msg)
 
@@ -244,7 +250,7 @@ class KafkaFeeder:
             self._replayed_unreported += 1
             if not self._up:
                 self._up = True
-                log.info("kafka: deliveries succeed again, backend up")
+                log.info("deliveries succeed again, backend up")
             return
         self._fail(err, msg)
 
@@ -253,7 +259,7 @@ class KafkaFeeder:
         if self._up or self._last_error != err.str():
             self._last_error = err.str()
             if err.code() != KafkaError._PURGE_QUEUE:
-                log.warning("kafka: delivery failed (%s), spooling", err.str())
+                log.warning("delivery failed (%s), spooling", err.str())
         self._up = False
         value = msg.value()
         ts = msg.timestamp()[1]
@@ -266,16 +272,16 @@ class KafkaFeeder:
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             if self._up:
-                log.warning("kafka: all brokers down: %s", err.str())
+                log.warning("all brokers down: %s", err.str())
             self._up = False
             self._last_error = err.str()
         elif err.fatal():
-            log.error("kafka: fatal producer error: %s", err.str())
+            log.error("fatal producer error: %s", err.str())
             self._up = False
             self._fatal = True
             self._last_error = err.str()
         else:
-            log.debug("kafka: %s", err.str())
+            log.debug("%s", err.str())
 
     # -- the feeder thread ----------------------------------------------------------------
 
@@ -286,7 +292,7 @@ class KafkaFeeder:
         self.spooled += n
         if n < len(msgs):
             self.spool_dropped += len(msgs) - n
-            log.error("kafka: spool write failed, %d messages dropped", len(msgs) - n)
+            log.error("spool write failed, %d messages dropped", len(msgs) - n)
 
     def _after_poll(self) -> None:
         """Spools failed delivery reports and reports replay progress to the Rust counters."""
@@ -322,7 +328,7 @@ class KafkaFeeder:
             except KafkaException as e:
                 # A fatal producer error (the idempotent producer cannot go on) or a local
                 # one: keep the rest on disk; the loop replaces a fatally failed producer.
-                log.error("kafka: produce failed (%s), spooling", e)
+                log.error("produce failed (%s), spooling", e)
                 self._up = False
                 self._fatal = self._fatal or _is_fatal(e)
                 self.produced += i
@@ -341,9 +347,7 @@ class KafkaFeeder:
                     except BufferError:
                         self.buffer_errors += 1
                 if self._up:
-                    log.warning(
-                        "kafka: producer buffer full (%d messages), spooling", len(self.producer)
-                    )
+                    log.warning("producer buffer full (%d messages), spooling", len(self.producer))
                 self._up = False
                 self.produced += i
                 if spool_rest:
@@ -383,7 +387,7 @@ class KafkaFeeder:
             self._replay, self._replay_pos = segment, 0
             unknown = sum(1 for m in segment if m[0] == UNKNOWN_FLAVOR)
             log.info(
-                "kafka: replaying %d spooled messages%s",
+                "replaying %d spooled messages%s",
                 len(segment),
                 f" ({unknown} of unconfigured flavors to {UNKNOWN_TOPIC})" if unknown else "",
             )
@@ -398,7 +402,7 @@ class KafkaFeeder:
         try:
             self._loop()
         except Exception:
-            log.exception("kafka: feeder thread failed")
+            log.exception("feeder thread failed")
             raise
         finally:
             self._shutdown()
@@ -407,7 +411,7 @@ class KafkaFeeder:
         """After a fatal error the producer refuses everything: purge it (its delivery
         reports spool what it held) and start a new one."""
         old = self.producer
-        log.warning("kafka: replacing the producer after a fatal error")
+        log.warning("replacing the producer after a fatal error")
         old.purge(in_queue=True, in_flight=True)
         for _ in range(50):
             if old.poll(0.1) == 0 and not len(old):
@@ -452,13 +456,17 @@ class KafkaFeeder:
         if self._replay_pos < len(self._replay):
             self._spool(self._replay[self._replay_pos :])
             self._replay_pos = len(self._replay)
-        # 3. Flush; if the broker is down this takes the whole timeout.
-        remaining = producer.flush(max(0.0, deadline - time.monotonic()))
+        # 3. Flush; if the broker is down this takes the whole timeout (or until hurry()).
+        remaining = len(producer)
+        while remaining and not self._hurry.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            remaining = producer.flush(min(0.2, left))
+            self._after_poll()
         self._after_poll()
         if remaining:
-            log.warning(
-                "kafka: %d messages undelivered after %.1f s, spooling", remaining, timeout_s
-            )
+            log.warning("%d messages undelivered after %.1f s, spooling", remaining, timeout_s)
             # Messages not yet sent can be purged without risk of a duplicate; give those in
             # flight a last moment, then purge them too (they may have reached the broker:
             # a later replay can duplicate them, which beats losing them).
@@ -466,9 +474,7 @@ class KafkaFeeder:
             producer.flush(1.0)
             self._after_poll()
             if len(producer):
-                log.warning(
-                    "kafka: purging %d messages in flight; they may arrive twice", len(producer)
-                )
+                log.warning("purging %d messages in flight; they may arrive twice", len(producer))
                 producer.purge(in_queue=True, in_flight=True)
                 for _ in range(50):  # serve the purge's delivery reports
                     if producer.poll(0.1) == 0 and not len(producer):
@@ -476,7 +482,7 @@ class KafkaFeeder:
             self._after_poll()
         if self._held is not None:
             log.warning(
-                "kafka: %d replayed messages unreported; their spool segment stays for the "
+                "%d replayed messages unreported; their spool segment stays for the "
                 "next start (some may arrive twice)",
                 self._replay_outstanding,
             )
