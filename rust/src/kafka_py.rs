@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// One message as the feeder sees it: `(flavor_index, value, key, ts_ms)`.
 type Message<'py> = (u16, Bound<'py, PyBytes>, Option<Bound<'py, PyBytes>>, i64);
+/// The same, as the feeder hands it back for spooling.
+type OwnedMessage = (u16, Vec<u8>, Option<Vec<u8>>, i64);
 
 #[pyclass(module = "beacon._beacon", name = "KafkaQueue", frozen)]
 pub struct KafkaQueue {
@@ -119,7 +121,7 @@ impl KafkaQueue {
 
     /// Appends messages that Kafka could not take to the spool:
     /// items are `(flavor_index, value, key, ts_ms)`.
-    fn spool(&self, py: Python<'_>, items: Vec<(u16, Vec<u8>, Option<Vec<u8>>, i64)>) -> u64 {
+    fn spool(&self, py: Python<'_>, items: Vec<OwnedMessage>) -> u64 {
         let backend = &self.backend;
         py.detach(|| {
             let mut spool = backend.spool();
