@@ -43,6 +43,8 @@ def draw(results: dict[str, Any], labels: dict[str, str], path: Path) -> Path:
         ax.annotate(
             text,
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            xytext=(0, 4),
+            textcoords="offset points",
             ha="center",
             va="bottom",
             fontsize=9,
@@ -90,15 +92,19 @@ def draw(results: dict[str, Any], labels: dict[str, str], path: Path) -> Path:
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "fixed-rate run not done", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
     ax.set_title(f"Fixed rate {st['rate']:,.0f} req/s, {st['rate_duration_s']} s, open loop")
 
+    missing = [labels.get(n, n) for n, v in results["summary"].items() if "unavailable" in v]
+    if missing:
+        fig.text(0.01, 0.01, "unavailable: " + ", ".join(missing), fontsize=8, color="grey")
     mode = "quick mode, " if st["quick"] else ""
     fig.suptitle(
         f"beacon load benchmark, {results['date']} ({mode}{results['machine']['nproc']} CPUs,"
         f" server CPU {st['server_cpu']}, wrk CPU {st['client_cpu']})",
         fontsize=11,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
