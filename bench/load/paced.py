@@ -3,9 +3,11 @@
 Request i is *due* at t0 + i/rate whatever happened to earlier requests (wrk2-style), so a
 slow response cannot hold back the load (no coordinated omission). One thread drives a pool of
 keep-alive connections with epoll, spinning for the last 2 ms before a due time so a send leaves
-within microseconds of its schedule. Each response's latency is recorded twice:
-`corrected` from the due time (includes any wait for a free connection: the number that
-matters) and `service` from the actual send.
+within microseconds of its schedule (at 1,000 req/s that means the client busy-polls its CPU).
+Each response's latency is recorded twice: `latency_us` from the due time (includes any wait
+for a free connection and the client's own lateness: the number that matters) and
+`service_latency_us` from the actual send; `send_lag_us` is how late requests left (the client
+descheduled, or every connection waiting on a slow server), so either shows up as such.
 
     python -m bench.load.paced --port 8080 --rate 1000 --duration 20 --target '/track?a=1'
 """
@@ -71,6 +73,7 @@ def run(
     duration_s: float,
     connections: int = 32,
     host: str = "127.0.0.1",
+    spin_s: float = 0.002,
 ) -> dict[str, object]:
     """Sends `rate` req/s for `duration_s`; returns counts and latency summaries (µs)."""
     request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
@@ -80,12 +83,13 @@ def run(
         s = socket.create_connection((host, port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
-        c = _Conn(s)
-        sel.register(s, selectors.EVENT_READ, c)
-        idle.append(c)
+        conn = _Conn(s)
+        sel.register(s, selectors.EVENT_READ, conn)
+        idle.append(conn)
 
     corrected: list[float] = []
     service: list[float] = []
+    send_lag: list[float] = []  # sent - due
     statuses: dict[str, int] = {}
     errors = 0
     backlog: deque[float] = deque()  # due times of requests waiting for a free connection
@@ -119,7 +123,7 @@ def run(
                     backlog.append(due)
             next_due = t0 + issued * interval if issued < total else now + 0.01
             wait = next_due - time.perf_counter()
-            timeout = 0.0 if wait < 0.002 else wait - 0.002
+            timeout = 0.0 if wait < spin_s else wait - spin_s
             for key, _ in sel.select(timeout):
                 c: _Conn = key.data
                 try:
@@ -140,6 +144,7 @@ def run(
                 del c.buf[:end]
                 corrected.append(done - c.due)
                 service.append(done - c.sent)
+                send_lag.append(c.sent - c.due)
                 c.busy = False
                 if backlog:
                     send(c, backlog.popleft())
@@ -161,6 +166,7 @@ def run(
         "statuses": statuses,
         "latency_us": summarize_us(corrected),
         "service_latency_us": summarize_us(service),
+        "send_lag_us": summarize_us(send_lag),
     }
 
 
@@ -171,8 +177,22 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument(
+        "--spin-ms",
+        type=float,
+        default=2.0,
+        help="busy-poll this long before each due time (epoll timeouts are whole ms)",
+    )
     args = ap.parse_args()
-    print(json.dumps(run(args.port, args.target, args.rate, args.duration, args.connections)))
+    r = run(
+        args.port,
+        args.target,
+        args.rate,
+        args.duration,
+        args.connections,
+        spin_s=args.spin_ms / 1000,
+    )
+    print(json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -248,7 +248,7 @@ class Server:
     def lines_written(self) -> int:
         raise NotImplementedError
 
-    def gc_stats(self) -> dict[str, Any] | None:
+    def admin_stats(self) -> dict[str, Any] | None:
         return None
 
 
@@ -287,15 +287,15 @@ class Beacon(Server):
     def lines_written(self) -> int:
         return count_lines(sorted((self.workdir / "data").glob("*/*.jsonl")))
 
-    def gc_stats(self) -> dict[str, Any] | None:
+    def admin_stats(self) -> dict[str, Any] | None:
+        """beacon's admin `/stats` JSON (None if the admin listener is not there yet)."""
         url = f"http://127.0.0.1:{self.admin_port}/stats"
         try:
             with urllib.request.urlopen(url, timeout=2.0) as r:
                 data = json.loads(r.read())
         except (OSError, ValueError):
             return None
-        gc = data.get("gc") if isinstance(data, dict) else None
-        return gc if isinstance(gc, dict) else None
+        return data if isinstance(data, dict) else None
 
 
 class Nginx(Server):
@@ -392,7 +392,12 @@ def throughput_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
         with RssSampler(srv.pid) as rss:
             r = wrk(s, srv.port, s.duration_s, srv.pinned)
         r["rss_max_mb"] = rss.max_kb / 1024
-        r["gc"] = srv.gc_stats()
+        stats = srv.admin_stats()
+        r["admin_stats"] = stats
+        r["gc"] = stats.get("gc") if stats else None
+        kafka = ((stats or {}).get("backends") or {}).get("kafka")
+        if isinstance(kafka, dict):
+            r["kafka_backlog"] = kafka.get("buffered", 0) + kafka.get("spool_pending", 0)
     finally:
         r_exit = srv.stop()
     r["exit_status"] = r_exit
@@ -439,21 +444,36 @@ def idle_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- report
 
 
+_UNITS = {"_ns": 1e-3, "_us": 1.0, "_ms": 1e3, "_seconds": 1e6, "_s": 1e6}
+
+
+def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
 def gc_summary(gc: dict[str, Any] | None) -> tuple[float | None, float | None]:
-    """(avg, max) GC pause in µs from beacon's /stats `gc` object, whatever it names them."""
+    """(avg, max) GC pause in µs from beacon's /stats `gc` object, found by name: a key (or
+    nested key path) with avg/mean or max in it and a unit suffix (_ns, _us, _ms, _s)."""
     if not gc:
         return None, None
-    scale = {"_ns": 1e-3, "_us": 1.0, "_ms": 1e3, "_s": 1e6}
     avg = mx = None
-    for k, v in gc.items():
+    for path, v in _flatten(gc).items():
         if not isinstance(v, int | float) or isinstance(v, bool):
             continue
-        unit = next((f for suf, f in scale.items() if k.endswith(suf)), None)
-        if unit is None:
+        parts = path.lower().split(".")
+        unit = next((f for part in parts for suf, f in _UNITS.items() if part.endswith(suf)), None)
+        if unit is None or "window" in path or "last" in path:
             continue
-        if any(w in k for w in ("avg", "mean")):
+        if any(w in part for part in parts for w in ("avg", "mean", "average")):
             avg = v * unit
-        elif "max" in k:
+        elif any("max" in part for part in parts):
             mx = v * unit
     return avg, mx
 
@@ -486,6 +506,7 @@ def summarize(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "errors": sum(sum(r["errors"].values()) for r in ok),
             "kept_up": all(r["lines_written"] >= r["answered_200"] for r in ok),
             "lines_vs_answered": [(r["lines_written"], r["answered_200"]) for r in ok],
+            "kafka_backlog": [r["kafka_backlog"] for r in ok if "kafka_backlog" in r],
         }
     return out
 
@@ -557,7 +578,9 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
     if "unavailable" not in summary.get("beacon-workers2", {"unavailable": ""}):
         print("  beacon --workers 2: server and wrk unpinned, sharing both cores.")
     if "unavailable" not in summary.get("beacon-kafka", {"unavailable": ""}):
-        print(f"  {results['kafka_note']}")
+        backlog = summary["beacon-kafka"]["kafka_backlog"]
+        seen = ", ".join(map(str, backlog)) if backlog else "n/a (no admin /stats)"
+        print(f"  {results['kafka_note']} Kafka backlog at the end of each run: {seen}.")
 
     if results["fixed_rate"]:
         print()
@@ -568,7 +591,7 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
         rows = []
         for name, r in results["fixed_rate"].items():
             if "unavailable" in r:
-                rows.append([servers[name], "unavailable", "", "", "", "", ""])
+                rows.append([servers[name], "unavailable", "", "", "", "", "", ""])
                 continue
             lat, svc = r["latency_us"], r["service_latency_us"]
             rows.append(
@@ -579,10 +602,14 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
                     fmt_us(lat["p99"]),
                     fmt_us(lat["max"]),
                     fmt_us(svc["p99"]),
+                    fmt_us(r["send_lag_us"]["p99"]),
                     str(r["errors"]),
                 ]
             )
-        print_table(["server", "req/s", "p50", "p99", "max", "p99 (from send)", "errors"], rows)
+        print_table(
+            ["server", "req/s", "p50", "p99", "max", "p99 from send", "send delay p99", "errors"],
+            rows,
+        )
     if results["idle"]:
         print()
         print(f"Idle: {st['idle_connections']:,} keep-alive connections open, one request each.")
