@@ -42,7 +42,7 @@ def draw(results: dict[str, Any], labels: dict[str, str], path: Path) -> Path:
         text = f"{rps / 1000:.1f}k" + (f"\n{rps / nginx:.2f}x nginx" if nginx else "")
         ax.annotate(
             text,
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            (bar.get_x() + bar.get_width() / 2, max(rps, *summary[n]["rps_rounds"])),
             xytext=(0, 4),
             textcoords="offset points",
             ha="center",

@@ -560,8 +560,8 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
                 f"{m['rss_mb']:.1f}",
                 gc,
                 ("yes" if m["kept_up"] else "NO")
-                + " "
-                + ", ".join(f"{lw}/{a}" for lw, a in m["lines_vs_answered"]),
+                + f" {sum(lw for lw, _ in m['lines_vs_answered'])}"
+                + f"/{sum(a for _, a in m['lines_vs_answered'])}",
             ]
         )
     print_table(
@@ -573,7 +573,7 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
             print(f"  {servers[name]}: unavailable: {m['unavailable']}")
     print(
         "  kept up: lines the server wrote (beacon: data dir after shutdown; nginx: access log)"
-        " / requests answered 200 (warm-up + measured)."
+        " / requests answered 200 (warm-up + measured), summed over rounds."
     )
     if "unavailable" not in summary.get("beacon-workers2", {"unavailable": ""}):
         print("  beacon --workers 2: server and wrk unpinned, sharing both cores.")
@@ -663,13 +663,17 @@ def stop_kafka(tmp: Path) -> None:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     s = parse_args(argv)
     ensure_tools()
     nofile = raise_nofile()
     if nofile < s.idle_connections + 1024:
         print(f"bench-load: RLIMIT_NOFILE is {nofile}; idle run may fail", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # cleaned up like Ctrl-C
     reaper = Reaper()
     tmp = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
     kafka_started = False  # the file + Kafka row runs only with a broker
@@ -705,11 +709,12 @@ def main(argv: list[str] | None = None) -> None:
         if "beacon-kafka" in rows and not kafka_started:
             dead["beacon-kafka"] = results["kafka_note"]
         for rnd in range(s.rounds):
-            order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
-            for srv in order:
+            for srv in servers:
                 if srv.name in dead:
                     rows[srv.name].append({"unavailable": dead[srv.name]})
-                    continue
+            live = [x for x in servers if x.name not in dead]
+            order = live[rnd % max(1, len(live)) :] + live[: rnd % max(1, len(live))]
+            for srv in order:
                 print(f"bench-load: round {rnd + 1}/{s.rounds}: {srv.label} ...", flush=True)
                 try:
                     r = throughput_run(s, srv, tmp / f"{srv.name}-r{rnd}")
