@@ -176,8 +176,9 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout_
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-            raise Unavailable(f"exited with status {proc.returncode}: {tail.strip()}")
+            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+            last = " | ".join(ln.strip() for ln in lines[-2:])
+            raise Unavailable(f"exited with status {proc.returncode}: {last}")
         with contextlib.suppress(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -718,7 +719,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"bench-load: round {rnd + 1}/{s.rounds}: {srv.label} ...", flush=True)
                 try:
                     r = throughput_run(s, srv, tmp / f"{srv.name}-r{rnd}")
-                except Unavailable as e:
+                except (Unavailable, RuntimeError, subprocess.TimeoutExpired) as e:
                     why = str(e)
                     if srv.name.startswith("beacon-workers") and "--workers" in why:
                         why = f"the server rejects --workers: {why}"
@@ -743,14 +744,14 @@ def main(argv: list[str] | None = None) -> None:
                     results["fixed_rate"][srv.name] = fixed_rate_run(
                         s, srv, tmp / f"{srv.name}-rate"
                     )
-                except (Unavailable, RuntimeError) as e:
+                except (Unavailable, RuntimeError, subprocess.TimeoutExpired) as e:
                     results["fixed_rate"][srv.name] = {"unavailable": str(e)}
         if s.idle:
             for srv in side:
                 print(f"bench-load: {s.idle_connections:,} idle conns: {srv.label} ...", flush=True)
                 try:
                     results["idle"][srv.name] = idle_run(s, srv, tmp / f"{srv.name}-idle")
-                except (Unavailable, RuntimeError) as e:
+                except (Unavailable, RuntimeError, subprocess.TimeoutExpired) as e:
                     results["idle"][srv.name] = {"unavailable": str(e)}
         report(results, labels)
         RESULTS.mkdir(parents=True, exist_ok=True)
