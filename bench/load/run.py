@@ -387,6 +387,7 @@ def child_python(module: str, args: list[str], cpu: str | None, timeout_s: float
 
 
 def throughput_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     srv.start(workdir, s.server_cpu)
     try:
         warm = wrk(s, srv.port, s.warmup_s, srv.pinned)
@@ -405,6 +406,7 @@ def throughput_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
     r["answered_200"] = warm["ok"] + r["ok"]
     r["lines_written"] = srv.lines_written()
     r["warmup_rps"] = warm["rps"]
+    r["loadavg_1min"] = [load_before, os.getloadavg()[0]]  # others' work on the machine shows
     return r
 
 
@@ -508,6 +510,7 @@ def summarize(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "kept_up": all(r["lines_written"] >= r["answered_200"] for r in ok),
             "lines_vs_answered": [(r["lines_written"], r["answered_200"]) for r in ok],
             "kafka_backlog": [r["kafka_backlog"] for r in ok if "kafka_backlog" in r],
+            "loadavg_1min_max": max(max(r.get("loadavg_1min", [0.0])) for r in ok),
         }
     return out
 
@@ -572,6 +575,13 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
     for name, m in summary.items():
         if "unavailable" in m:
             print(f"  {servers[name]}: unavailable: {m['unavailable']}")
+    loads = [m["loadavg_1min_max"] for m in summary.values() if "loadavg_1min_max" in m]
+    if loads:
+        print(
+            f"  1-min load average up to {max(loads):.1f} during the runs on "
+            f"{os.cpu_count()} CPUs (the benchmark itself accounts for ~2; more means other "
+            "work shared the machine and the figures are noisy)."
+        )
     print(
         "  kept up: lines the server wrote (beacon: data dir after shutdown; nginx: access log)"
         " / requests answered 200 (warm-up + measured), summed over rounds."
