@@ -56,6 +56,7 @@ fmt: $(STAMP)
 
 bench: build-prod system-deps
 	$(PY) -m pytest bench --benchmark-only -p no:randomly $(PYTEST_ARGS)
+	$(MAKE) bench-load
 
 clean:
 	rm -rf $(VENV) target data
@@ -68,3 +69,8 @@ deb:
 
 test-deb: deb
 	packaging/test-deb
+
+# The load benchmark: beacon vs nginx vs a pure-Python server under wrk, fixed-rate and idle
+# runs (bench/load/run.py). BENCH_QUICK=1 for a short run; BENCH_ARGS="--help" for every knob.
+bench-load: build-prod
+	$(PY) -m bench.load.run $(BENCH_ARGS)
