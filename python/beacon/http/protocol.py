@@ -146,15 +146,13 @@ class TrackProtocol(asyncio.Protocol):
 
     # httptools callbacks, in the order the parser calls them
 
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._h[:] = _NO_HEADERS
-        self._body = None
-        self._header_bytes = 0
-        self._in_request = True
-        self._begin_tick = self._server.tick
+    # No on_message_begin: one Python call less per request. Per-request state is reset
+    # at the end of on_message_complete instead, and a request's start is its first URL byte.
 
     def on_url(self, url: bytes) -> None:
+        if not self._url:
+            self._in_request = True
+            self._begin_tick = self._server.tick
         # httptools may deliver the target in pieces when it spans reads.
         self._url += url
         if len(self._url) > self._server.max_url_bytes:
@@ -203,6 +201,11 @@ class TrackProtocol(asyncio.Protocol):
             self._respond(405, False, keep_alive, "method")
         if not keep_alive:
             self._closing = True
+        # Ready for the next request on this connection.
+        self._url = b""
+        self._h[:] = _NO_HEADERS
+        self._body = None
+        self._header_bytes = 0
 
     # request handling
 
