@@ -391,10 +391,12 @@ def throughput_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
     srv.start(workdir, s.server_cpu)
     try:
         warm = wrk(s, srv.port, s.warmup_s, srv.pinned)
+        before = srv.admin_stats()
         with RssSampler(srv.pid) as rss:
             r = wrk(s, srv.port, s.duration_s, srv.pinned)
         r["rss_max_mb"] = rss.max_kb / 1024
         stats = srv.admin_stats()
+        r.update(rates(before, stats, s.duration_s))
         r["admin_stats"] = stats
         r["gc"] = stats.get("gc") if stats else None
         kafka = ((stats or {}).get("backends") or {}).get("kafka")
@@ -408,6 +410,23 @@ def throughput_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
     r["warmup_rps"] = warm["rps"]
     r["loadavg_1min"] = [load_before, os.getloadavg()[0]]  # others' work on the machine shows
     return r
+
+
+def rates(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, seconds: float
+) -> dict[str, float]:
+    """Events accepted and delivered to Kafka per second over the measured run, from two
+    /stats snapshots: the Kafka backend keeps up when delivered/s >= accepted/s."""
+    if not before or not after:
+        return {}
+    out = {
+        "accepted_per_s": (after["requests"]["accepted"] - before["requests"]["accepted"]) / seconds
+    }
+    kafka_b = before.get("backends", {}).get("kafka")
+    kafka_a = after.get("backends", {}).get("kafka")
+    if kafka_b and kafka_a:
+        out["kafka_delivered_per_s"] = (kafka_a["delivered"] - kafka_b["delivered"]) / seconds
+    return out
 
 
 def fixed_rate_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
@@ -510,6 +529,14 @@ def summarize(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "kept_up": all(r["lines_written"] >= r["answered_200"] for r in ok),
             "lines_vs_answered": [(r["lines_written"], r["answered_200"]) for r in ok],
             "kafka_backlog": [r["kafka_backlog"] for r in ok if "kafka_backlog" in r],
+            "accepted_per_s": med([r["accepted_per_s"] for r in ok if "accepted_per_s" in r])
+            if any("accepted_per_s" in r for r in ok)
+            else None,
+            "kafka_delivered_per_s": med(
+                [r["kafka_delivered_per_s"] for r in ok if "kafka_delivered_per_s" in r]
+            )
+            if any("kafka_delivered_per_s" in r for r in ok)
+            else None,
             "loadavg_1min_max": max(max(r.get("loadavg_1min", [0.0])) for r in ok),
         }
     return out
@@ -592,6 +619,14 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
         backlog = summary["beacon-kafka"]["kafka_backlog"]
         seen = ", ".join(map(str, backlog)) if backlog else "n/a (no admin /stats)"
         print(f"  {results['kafka_note']} Kafka backlog at the end of each run: {seen}.")
+        k = summary["beacon-kafka"]
+        if k.get("accepted_per_s") is not None and k.get("kafka_delivered_per_s") is not None:
+            keeps_up = k["kafka_delivered_per_s"] >= 0.99 * k["accepted_per_s"]
+            print(
+                f"  Kafka keeps up: accepted {k['accepted_per_s']:,.0f}/s, delivered "
+                f"{k['kafka_delivered_per_s']:,.0f}/s over the measured run (median): "
+                f"{'yes' if keeps_up else 'NO'}"
+            )
 
     if results["fixed_rate"]:
         print()
