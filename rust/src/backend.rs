@@ -66,10 +66,21 @@ impl Backend {
 
     /// Appends events to the spool, counting each as spooled or (disk failure) dropped.
     pub fn spool_events(&self, events: &[SharedEvent]) {
+        self.append_all(events, true);
+    }
+
+    /// Puts events taken from the spool back into it (their replay failed). They were
+    /// counted as spooled the first time, so `spooled - replayed` stays what is pending.
+    pub fn respool_events(&self, events: &[SharedEvent]) {
+        self.append_all(events, false);
+    }
+
+    fn append_all(&self, events: &[SharedEvent], count: bool) {
         let mut spool = self.spool();
         for ev in events {
             match self.append(&mut spool, ev) {
-                Ok(()) => Counters::add(&self.counters.spooled, 1),
+                Ok(()) if count => Counters::add(&self.counters.spooled, 1),
+                Ok(()) => {}
                 Err(_) => Counters::add(&self.counters.dropped, 1),
             }
         }

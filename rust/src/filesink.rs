@@ -326,19 +326,19 @@ impl Writer {
     }
 
     /// The disk refused: spool these events and stop writing until the next retry.
-    fn fail(&mut self, events: Vec<(SharedEvent, bool)>) {
+    fn fail(&mut self, mut events: Vec<(SharedEvent, bool)>) {
         Counters::add(&self.backend.counters.errors, 1);
-        let events: Vec<SharedEvent> = events.into_iter().map(|(e, _)| e).collect();
-        self.backend.spool_events(&events);
         if self.healthy {
             self.healthy = false;
             self.last_retry = Instant::now();
         }
         self.control.failing.store(true, Ordering::Relaxed);
-        // Buffers of other files are flushed by the next tick or retried from the spool.
-        let others: Vec<_> = self.files.drain().flat_map(|(_, f)| f.pending).collect();
-        self.backend
-            .spool_events(&others.into_iter().map(|(e, _)| e).collect::<Vec<_>>());
+        // Other files' buffers go too: the disk is failing, and the spool keeps the order.
+        events.extend(self.files.drain().flat_map(|(_, f)| f.pending));
+        let (replays, fresh): (Vec<_>, Vec<_>) = events.into_iter().partition(|(_, r)| *r);
+        let strip = |v: Vec<(SharedEvent, bool)>| v.into_iter().map(|(e, _)| e).collect::<Vec<_>>();
+        self.backend.spool_events(&strip(fresh));
+        self.backend.respool_events(&strip(replays));
     }
 
     fn fsync_all(&mut self) {
