@@ -55,6 +55,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix python tests bench
 
 bench: build-prod system-deps
+	cargo bench --manifest-path rust/Cargo.toml --bench core
 	$(PY) -m pytest bench --benchmark-only -p no:randomly $(PYTEST_ARGS)
 	$(MAKE) bench-load
 

@@ -1,0 +1,92 @@
+//! Criterion benchmarks of the Rust core: the query encoders, the event envelope and the
+//! ring. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
+
+use _beacon::clock::{parse_tz, Day, Stamper};
+use _beacon::envelope::{build_event, Meta, Params};
+use _beacon::event::Event;
+use _beacon::flavor::{Flavor, FlavorOptions};
+use _beacon::query::{encode_query_into, Limits, Mode};
+use _beacon::ring::BackendQueue;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Arc;
+
+const REALISTIC: &[u8] = b"ev=pageview&uid=7f3c2a9e-1b4d-4c8e-9f2a-6d5e4c3b2a10&sid=9a8b7c6d\
+&ts=1795508102123&url=https%3A%2F%2Fwww.example.gr%2Fsearch%3Fq%3Dlaptop%2B15%26page%3D2\
+%26sort%3Dprice&ref=https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Dfthina%2Blaptop&vw=1920\
+&vh=1080&lang=el-GR&tz=Europe%2FAthens&cat=computers&price=749.90&pos=3";
+const PAGEVIEW: &[u8] = b"ev=pageview&id=42&uid=u-1234";
+const NESTED: &[u8] = b"user[id]=7&user[name]=x&items[][sku]=a1&items[][qty]=2&items[][sku]=b2\
+&items[][qty]=1&tags[]=x&tags[]=y&ev=cart";
+
+fn encoders(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut out = Vec::with_capacity(1024);
+    let mut g = c.benchmark_group("encode_query");
+    for (name, q, mode) in [
+        ("flat/pageview", PAGEVIEW, Mode::Flat),
+        ("flat/realistic_300b", REALISTIC, Mode::Flat),
+        ("rack/realistic_300b", REALISTIC, Mode::Rack),
+        ("rack/nested", NESTED, Mode::Rack),
+    ] {
+        g.throughput(Throughput::Bytes(q.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                encode_query_into(black_box(q), mode, &limits, &mut out, |_, _| {}).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn envelope(c: &mut Criterion) {
+    let opts = FlavorOptions {
+        key_param: Some("uid".into()),
+        ..FlavorOptions::default()
+    };
+    let mut flavor = Flavor::new(
+        "skroutz.gr",
+        Stamper::new(parse_tz("Europe/Athens").unwrap()),
+        opts,
+    );
+    let limits = Limits::default();
+    let mut scratch = Vec::with_capacity(1024);
+    let mut ts = 1_795_508_102_123;
+    c.bench_function("build_event/realistic_300b", |b| {
+        b.iter(|| {
+            ts += 1;
+            let ev = build_event(
+                0,
+                &mut flavor,
+                ts,
+                Params::Query(REALISTIC),
+                &Meta::default(),
+                &limits,
+                &mut scratch,
+            )
+            .unwrap();
+            black_box(ev)
+        })
+    });
+}
+
+fn ring(c: &mut Criterion) {
+    let q = BackendQueue::new(65536);
+    let ev = Arc::new(Event {
+        flavor: 0,
+        day: Day(20261124),
+        ts_ms: 0,
+        key: None,
+        line: REALISTIC.into(),
+    });
+    c.bench_function("ring/push_pop", |b| {
+        b.iter(|| {
+            q.push(ev.clone()).unwrap();
+            black_box(q.pop().unwrap())
+        })
+    });
+}
+
+criterion_group!(benches, encoders, envelope, ring);
+criterion_main!(benches);
