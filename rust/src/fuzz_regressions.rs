@@ -59,3 +59,30 @@ fn json_body_floats_are_kept_exactly() {
         );
     }
 }
+
+/// fuzz/envelope: a required parameter listed twice (`required_params: ["ev", "ev"]`) set
+/// only its first bit, so every request was refused as missing `ev`, `ev` present or not.
+#[test]
+fn a_required_parameter_listed_twice_is_satisfied_once_present() {
+    let opts = FlavorOptions {
+        required: vec!["".into(), "".into(), "ev".into(), "ev".into()],
+        ..FlavorOptions::default()
+    };
+    let mut f = Flavor::new("f", Stamper::new(parse_tz("UTC").unwrap()), opts);
+    let mut build = |q: &'static [u8]| {
+        build_event(
+            0,
+            &mut f,
+            0,
+            Params::Query(q),
+            &Meta::default(),
+            &Limits::default(),
+            &mut Vec::new(),
+        )
+    };
+    assert!(build(b"=1&ev=x").is_ok());
+    assert_eq!(
+        build(b"=1").unwrap_err(),
+        crate::envelope::Refusal::MissingParam("ev".into())
+    );
+}
