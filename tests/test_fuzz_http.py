@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,8 @@ CONFIG = {
     "paths": ["/track", "/t"],
     "limits": {"max_query_bytes": 512, "max_body_bytes": 1024, "max_header_bytes": 2048},
 }
+# Statuses seen across all examples, printed at the end (pytest -s) to show the reach.
+SEEN: Counter[int] = Counter()
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +63,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeaconServ
     srv = BeaconServer(Path(tmp_path_factory.mktemp("fuzz-http")), CONFIG).start()
     try:
         yield srv
+        print(f"\nfuzzed HTTP statuses: {dict(sorted(SEEN.items()))}")
         errors = stats(srv.admin_port)["requests"]["errors"]
         code = srv.stop()
         assert errors == 0, f"{errors} requests answered 500:\n{srv.log()[-4000:]}"
@@ -71,52 +75,43 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeaconServ
 
 # -- request-shaped byte strings ---------------------------------------------------------
 
-METHODS = [b"GET", b"HEAD", b"POST", b"OPTIONS", b"PUT", b"DELETE", b"CONNECT", b"PRI", b"get"]
-PATHS = [b"/track", b"/t", b"/", b"/track/", b"/TRACK", b"*", b"http://x/track", b""]
+METHODS = [b"GET", b"POST", b"HEAD", b"OPTIONS", b"GET", b"POST", b"PUT", b"DELETE"]
+ODD_METHODS = [b"CONNECT", b"PRI", b"get", b"GET\x00"]
+PATHS = [b"/track", b"/t", b"/track", b"/", b"/track/", b"/TRACK", b"*", b"http://x/track", b""]
 VERSIONS = [b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1 ", b"http/1.1", b""]
-HEADER_NAMES = [
-    b"Host",
-    b"Content-Length",
-    b"content-length",
-    b"Transfer-Encoding",
-    b"Content-Type",
-    b"Connection",
-    b"Origin",
-    b"DNT",
-    b"Sec-GPC",
-    b"X-Forwarded-For",
-    b"User-Agent",
-    b"Referer",
-    b"Expect",
-    b"Upgrade",
+# Header names with values that make sense for them (and some that are hostile: duplicate
+# or conflicting framing, overflowing lengths, upgrades). Now and then a name gets another
+# name's value, or random bytes.
+HEADERS: dict[bytes, list[bytes]] = {
+    b"Host": [b"localhost", b"rack.example", b"RACK.EXAMPLE:8080", b"[::1]:80", b""],
+    b"Content-Type": [
+        b"application/json",
+        b"text/plain; charset=utf-8",
+        b"application/x-www-form-urlencoded",
+        b"multipart/form-data",
+        b"TEXT/PLAIN",
+    ],
+    b"Content-Length": [b"0", b"5", b"-1", b" 3", b"18446744073709551616", b"9" * 40],
+    b"content-length": [b"0", b"1", b"99999999"],
+    b"Transfer-Encoding": [b"chunked", b"identity", b"gzip, chunked", b"chunked, identity"],
+    b"Connection": [b"close", b"keep-alive", b"upgrade"],
+    b"Upgrade": [b"websocket", b"h2c"],
+    b"Expect": [b"100-continue"],
+    b"Origin": [b"https://shop.example", b"https://evil.example", b"null"],
+    b"DNT": [b"1", b"0"],
+    b"Sec-GPC": [b"1"],
+    b"X-Forwarded-For": [b"10.0.0.1, 203.0.113.9", b"::1", b"garbage, 1.2.3.4"],
+    b"User-Agent": [b'Mozilla/5.0 "x"', b"\xff\xfe ua", b"a\x7fb"],
+    b"Referer": [b"https://a.example/?q=%ff", b"\xc3("],
+}
+HEADER_NAMES = list(HEADERS)
+# What a clean request may carry: no framing, upgrade or connection games.
+SAFE_HEADER_NAMES = [
+    n
+    for n in HEADER_NAMES
+    if n.lower() not in (b"content-length", b"transfer-encoding", b"connection", b"upgrade")
 ]
-HEADER_VALUES = [
-    b"localhost",
-    b"rack.example",
-    b"rack.example:8080",
-    b"chunked",
-    b"identity",
-    b"gzip, chunked",
-    b"chunked, identity",
-    b"0",
-    b"5",
-    b"-1",
-    b"18446744073709551616",
-    b"9" * 40,
-    b" 3",
-    b"close",
-    b"keep-alive",
-    b"upgrade",
-    b"websocket",
-    b"1",
-    b"100-continue",
-    b"https://shop.example",
-    b"application/json",
-    b"text/plain; charset=utf-8",
-    b"application/x-www-form-urlencoded",
-    b"multipart/form-data",
-    b"10.0.0.1, 203.0.113.9",
-]
+ALL_VALUES = [v for vs in HEADERS.values() for v in vs]
 QUERY_ATOMS = [
     b"ev=view",
     b"eid=1",
@@ -148,25 +143,33 @@ QUERY_ATOMS = [
 
 
 @st.composite
-def targets(draw: st.DrawFn) -> bytes:
-    path = draw(st.sampled_from(PATHS))
+def targets(draw: st.DrawFn, hostile: bool) -> bytes:
+    path = draw(st.sampled_from(PATHS if hostile else [b"/track", b"/t"]))
     if draw(st.booleans()):
         return path
-    pieces = draw(
-        st.lists(
-            st.one_of(
-                st.sampled_from(QUERY_ATOMS),
-                st.binary(max_size=8),
-                st.integers(0, 255).map(lambda b: b"%%%02X" % b),
-            ),
-            max_size=12,
-        )
-    )
-    return path + b"?" + b"".join(pieces)
+    atom = st.sampled_from(QUERY_ATOMS) | st.integers(0, 255).map(lambda b: b"%%%02X" % b)
+    if hostile:
+        atom = atom | st.binary(max_size=4)
+    return path + b"?" + b"".join(draw(st.lists(atom, max_size=12)))
 
 
-header_names = st.one_of(st.sampled_from(HEADER_NAMES), st.binary(min_size=0, max_size=12))
-header_values = st.one_of(st.sampled_from(HEADER_VALUES), st.binary(max_size=24))
+RARELY = [False] * 7 + [True]  # sampled_from shrinks toward the first: toward valid
+
+
+def rare(draw: st.DrawFn) -> bool:
+    """True one time in eight: most of a request stays valid so the fuzzing reaches past
+    the parser, and the rest is hostile."""
+    return draw(st.sampled_from(RARELY))
+
+
+@st.composite
+def headers(draw: st.DrawFn, hostile: bool) -> tuple[bytes, bytes]:
+    if hostile and rare(draw):
+        return draw(st.binary(max_size=12)), draw(st.binary(max_size=24))
+    names = HEADER_NAMES if hostile else SAFE_HEADER_NAMES
+    name = draw(st.sampled_from(names))
+    values = ALL_VALUES if hostile and rare(draw) else HEADERS[name]
+    return name, draw(st.sampled_from(values))
 
 
 def chunked(body: bytes, sizes: list[int]) -> bytes:
@@ -181,12 +184,22 @@ def chunked(body: bytes, sizes: list[int]) -> bytes:
 
 @st.composite
 def requests(draw: st.DrawFn) -> bytes:
-    method = draw(st.one_of(st.sampled_from(METHODS), st.binary(max_size=6)))
-    sp = draw(st.sampled_from([b" ", b"  ", b"\t"])) if draw(st.integers(0, 9)) == 0 else b" "
-    line = method + sp + draw(targets()) + b" " + draw(st.sampled_from(VERSIONS))
-    headers = draw(st.lists(st.tuples(header_names, header_values), max_size=8))
-    if draw(st.booleans()):
-        headers.insert(0, (b"Host", draw(st.sampled_from([b"localhost", b"rack.example"]))))
+    """Half are clean requests with random targets, headers and bodies; the other half
+    are hostile: now and then a broken method, line, header, framing or line ending."""
+    hostile = draw(st.booleans())
+
+    def odd() -> bool:
+        return hostile and rare(draw)
+
+    method = draw(
+        st.sampled_from(ODD_METHODS) | st.binary(max_size=6) if odd() else st.sampled_from(METHODS)
+    )
+    sp = draw(st.sampled_from([b"  ", b"\t", b""])) if odd() else b" "
+    version = draw(st.sampled_from(VERSIONS)) if odd() else b"HTTP/1.1"
+    line = method + sp + draw(targets(hostile)) + b" " + version
+    hs = draw(st.lists(headers(hostile), max_size=4))
+    if not odd():
+        hs.insert(0, (b"Host", draw(st.sampled_from([b"localhost", b"rack.example"]))))
     body = draw(
         st.one_of(
             st.just(b""),
@@ -194,15 +207,16 @@ def requests(draw: st.DrawFn) -> bytes:
             st.sampled_from([b"ev=click&eid=2", b'{"ev":"x","eid":3}', b"{", b"[1]", b"a=%"]),
         )
     )
-    framing = draw(st.sampled_from(["length", "chunked", "none", "both"]))
+    framings = ["length", "chunked", "none", "both"] if hostile else ["length", "chunked"]
+    framing = draw(st.sampled_from(framings))
     if framing in ("length", "both"):
-        headers.append((b"Content-Length", b"%d" % len(body)))
+        hs.append((b"Content-Length", b"%d" % len(body)))
     if framing in ("chunked", "both"):
-        headers.append((b"Transfer-Encoding", b"chunked"))
+        hs.append((b"Transfer-Encoding", b"chunked"))
         sizes = draw(st.lists(st.integers(1, 16), min_size=1, max_size=4))
         body = chunked(body, sizes)
-    eol = b"\r\n" if draw(st.integers(0, 9)) else draw(st.sampled_from([b"\n", b"\r", b"\r\r\n"]))
-    head = line + eol + b"".join(n + b": " + v + eol for n, v in headers) + eol
+    eol = draw(st.sampled_from([b"\n", b"\r", b"\r\r\n"])) if odd() else b"\r\n"
+    head = line + eol + b"".join(n + b": " + v + eol for n, v in hs) + eol
     return head + body
 
 
@@ -278,6 +292,7 @@ def check_responses(raw: bytes) -> list[int]:
                 assert not rest or rest.startswith(b"HTTP/1.1 "), f"bad body: {rest!r}"
         assert status != 500, f"a 500 for fuzzed input: {head!r}"
         statuses.append(status)
+        SEEN[status] += 1
         raw = rest
     return statuses
 
