@@ -214,7 +214,9 @@ fn run(input: Input) {
             *slot = (*slot).max(expires);
         }
         let ev = got.unwrap_or_else(|e| panic!("step {n}: refused {e:?}"));
-        let obj = check_event_line(&ev.line, &input.flavor_name);
+        let Some(obj) = check_event_line(&ev.line, &input.flavor_name) else {
+            continue; // rack output too deep for serde_json: checked structurally
+        };
         let mut params_text = b"\"params\":".to_vec();
         params_text.extend_from_slice(&encoded);
         assert!(

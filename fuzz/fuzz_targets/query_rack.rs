@@ -26,7 +26,7 @@ fuzz_target!(|query: &[u8]| {
     match &r {
         Ok(()) => {
             let obj = check_json_object(&out, "rack");
-            for v in obj.values() {
+            for v in obj.iter().flat_map(|o| o.values()) {
                 check_rack_value(v);
             }
             let pieces = rack_pieces(query).iter().filter(|p| !p.is_empty()).count();
