@@ -147,6 +147,8 @@ def targets(draw: st.DrawFn, hostile: bool) -> bytes:
     path = draw(st.sampled_from(PATHS if hostile else [b"/track", b"/t"]))
     if draw(st.booleans()):
         return path
+    if hostile and rare(draw):
+        return path + b"?x=" + b"a" * draw(st.sampled_from([511, 1600, 70000]))  # 414
     atom = st.sampled_from(QUERY_ATOMS) | st.integers(0, 255).map(lambda b: b"%%%02X" % b)
     if hostile:
         atom = atom | st.binary(max_size=4)
@@ -165,6 +167,8 @@ def rare(draw: st.DrawFn) -> bool:
 @st.composite
 def headers(draw: st.DrawFn, hostile: bool) -> tuple[bytes, bytes]:
     if hostile and rare(draw):
+        if rare(draw):
+            return b"X-Big", b"v" * 2100  # over max_header_bytes: 431
         return draw(st.binary(max_size=12)), draw(st.binary(max_size=24))
     names = HEADER_NAMES if hostile else SAFE_HEADER_NAMES
     name = draw(st.sampled_from(names))
