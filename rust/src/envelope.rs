@@ -40,11 +40,8 @@ pub enum Refusal {
 /// What the parameter walk noticed.
 #[derive(Default)]
 struct Seen {
-    /// Bit i: required[i] present and non-empty, for i < 64.
+    /// Bit i: required[i] present and non-empty (at most 64 required).
     present: u64,
-    /// Indices from 64 on of required parameters present (only for flavors with more
-    /// than 64 required parameters, so normally never allocated).
-    present_beyond: Vec<usize>,
     key: Option<Box<[u8]>>,
     dedup: Option<Box<[u8]>>,
 }
@@ -55,11 +52,9 @@ impl Seen {
         let o = &flavor.opts;
         if !o.required.is_empty() && !value.is_empty() {
             // Every position: a name listed twice must not leave a bit unset.
-            for (i, _) in o.required.iter().enumerate().filter(|(_, r)| *r == name) {
-                if i < 64 {
+            for (i, r) in o.required.iter().enumerate() {
+                if r == name {
                     self.present |= 1 << i;
-                } else {
-                    self.present_beyond.push(i);
                 }
             }
         }
@@ -69,14 +64,6 @@ impl Seen {
         }
         if o.dedup_param.as_deref() == Some(name) && !value.is_empty() {
             self.dedup = Some(value.as_bytes().into());
-        }
-    }
-
-    fn has_required(&self, i: usize) -> bool {
-        if i < 64 {
-            self.present & (1 << i) != 0
-        } else {
-            self.present_beyond.contains(&i)
         }
     }
 }
@@ -109,7 +96,7 @@ pub fn build_event(
             .map_err(Refusal::Malformed)?,
     }
     let required = &flavor.opts.required;
-    if let Some(missing) = (0..required.len()).find(|&i| !seen.has_required(i)) {
+    if let Some(missing) = (0..required.len()).find(|i| seen.present & (1 << i) == 0) {
         return Err(Refusal::MissingParam(required[missing].clone()));
     }
     if let (Some(store), Some(value)) = (flavor.dedup.as_mut(), seen.dedup.as_deref()) {
