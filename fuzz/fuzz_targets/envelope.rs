@@ -100,7 +100,8 @@ fuzz_target!(|input: Input| run(input));
 fn run(input: Input) {
     let opts = FlavorOptions {
         mode: if input.rack { Mode::Rack } else { Mode::Flat },
-        required: input.required.iter().map(Name::get).collect(),
+        // At most 64: the precondition `add_flavor` (ingest_py.rs) enforces.
+        required: input.required.iter().take(64).map(Name::get).collect(),
         key_param: input.key_param.as_ref().map(Name::get),
         dedup_param: input.dedup_param.as_ref().map(Name::get),
         dedup_ttl_ms: input.dedup_ttl_ms,

@@ -113,7 +113,7 @@ fn run(input: Input) {
         }
         let opts = FlavorOptions {
             mode: if f.rack { Mode::Rack } else { Mode::Flat },
-            required: f.required.clone(),
+            required: f.required.iter().take(64).cloned().collect(), // add_flavor's limit
             key_param: f.key_param.clone(),
             ip: [IpMode::Off, IpMode::Full, IpMode::Anonymized][f.ip as usize % 3],
             user_agent: f.user_agent,
