@@ -75,3 +75,18 @@ test-deb: deb
 # runs (bench/load/run.py). BENCH_QUICK=1 for a short run; BENCH_ARGS="--help" for every knob.
 bench-load: build-prod
 	$(PY) -m bench.load.run $(BENCH_ARGS)
+
+# Fuzzing (fuzz/, scripts/fuzz, tests/test_fuzz_http.py). `make fuzz`: every cargo-fuzz
+# target for FUZZ_SECONDS each, then the HTTP front-end fuzzer with FUZZ_EXAMPLES examples
+# per test. `make fuzz-ci`: the short bounded pass CI runs.
+FUZZ_SECONDS ?= 60
+FUZZ_EXAMPLES ?= 2000
+
+.PHONY: fuzz fuzz-ci
+
+fuzz: build-prod
+	scripts/fuzz $(FUZZ_SECONDS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz_http.py tests/test_fuzz_regressions.py $(PYTEST_ARGS)
+
+fuzz-ci:
+	scripts/fuzz 15

@@ -51,8 +51,11 @@ impl Seen {
         let value = value.unwrap_or("");
         let o = &flavor.opts;
         if !o.required.is_empty() && !value.is_empty() {
-            if let Some(i) = o.required.iter().position(|r| r == name) {
-                self.present |= 1 << i;
+            // Every position: a name listed twice must not leave a bit unset.
+            for (i, r) in o.required.iter().enumerate() {
+                if r == name {
+                    self.present |= 1 << i;
+                }
             }
         }
         // Last value wins for both, as in rack.

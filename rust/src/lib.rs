@@ -7,6 +7,8 @@ pub mod envelope;
 pub mod event;
 pub mod filesink;
 pub mod flavor;
+#[cfg(test)]
+mod fuzz_regressions;
 pub mod ingest;
 #[cfg(feature = "python")]
 mod ingest_py;
