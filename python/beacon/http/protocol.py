@@ -67,8 +67,10 @@ class TrackProtocol(asyncio.Protocol):
     __slots__ = (
         "_begin_tick",
         "_body",
+        "_by_mode",
         "_closing",
         "_h",
+        "_handle",
         "_header_bytes",
         "_in_request",
         "_last_tick",
@@ -85,6 +87,10 @@ class TrackProtocol(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self._server = server
         self._responses: ResponseTable = server.responses
+        # Cached once per connection: `ingest.handle` would build a bound method object on
+        # every request, and the response table is updated in place.
+        self._handle = server.ingest.handle
+        self._by_mode = server.responses.by_mode
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -142,7 +148,15 @@ class TrackProtocol(asyncio.Protocol):
             self._refuse(400, "bad_http")
         if self._pending_bytes > self._server.max_request_bytes:
             self._refuse(431, "too_large")
-        self._flush()
+        # _flush(), inlined: this runs once per read.
+        out = self._out
+        if out:
+            transport = self._transport
+            if transport is not None:
+                transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+        if self._closing and self._transport is not None:
+            self._transport.close()
 
     # httptools callbacks, in the order the parser calls them
 
@@ -212,7 +226,7 @@ class TrackProtocol(asyncio.Protocol):
     def _track(self, body: bytes | None, kind: int, head: bool, keep_alive: bool) -> None:
         h = self._h
         try:
-            status = self._server.ingest.handle(
+            status = self._handle(
                 self._url,
                 h[H_HOST],
                 body,
@@ -234,7 +248,7 @@ class TrackProtocol(asyncio.Protocol):
         if body is not None and status == 200:
             status = 204  # sendBeacon: nothing to send back
         if h[H_ORIGIN] is None and status < 400:
-            self._out.append(self._responses.by_mode[keep_alive * 2 + head][status])
+            self._out.append(self._by_mode[keep_alive * 2 + head][status])
         else:
             self._respond(status, head, keep_alive, None)
 
