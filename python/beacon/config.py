@@ -243,6 +243,15 @@ def _cidr_list(value: Any) -> tuple[str, ...]:
     return tuple(_cidr(v) for v in _str_list(value))
 
 
+def _required_params(value: Any) -> tuple[str, ...]:
+    names = _str_list(value)
+    if len(set(names)) != len(names):
+        raise ValueError(f"lists a parameter twice: {json.dumps(value)}")
+    if len(names) > 64:
+        raise ValueError(f"at most 64 parameters, got {len(names)}")
+    return names
+
+
 def _origins(value: Any) -> tuple[str, ...]:
     origins = _str_list(value)
     bad = [o for o in origins if o != "*" and not re.match(r"^https?://[^/\s]+$", o)]
@@ -336,7 +345,7 @@ def _flavor(errors: _Errors, prefix: str, obj: Any) -> FlavorConfig | None:
         query_format=s.get("query_format", _one_of(QUERY_FORMATS), "flat"),
         kafka_topic=s.optional("kafka_topic", _name),
         kafka_key_param=s.optional("kafka_key_param", _kind(str, "a parameter name")),
-        required_params=s.get("required_params", _str_list, ()),
+        required_params=s.get("required_params", _required_params, ()),
         allowed_origins=s.get("allowed_origins", _origins, ()),
         ip=s.get("ip", _one_of(IP_MODES), "off"),
         user_agent=s.get("user_agent", _bool, False),
