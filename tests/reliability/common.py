@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -168,3 +169,17 @@ def append_row(path: Path, row: Row) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(asdict(row)) + "\n")
+
+
+FEEDER_RE = re.compile(
+    r"kafka: stopped: (\d+) delivered, (\d+) failed, (\d+) replayed, (\d+) spooled"
+)
+
+
+def feeder_summary(log: str) -> str:
+    """The Kafka feeder's last `stopped:` line (delivered/failed/replayed/spooled), if any."""
+    found = FEEDER_RE.findall(log)
+    if not found:
+        return "feeder: no summary line"
+    d, f, r, s = found[-1]
+    return f"feeder: {d} delivered, {f} failed, {r} replayed, {s} spooled"

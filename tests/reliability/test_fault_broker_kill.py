@@ -16,6 +16,7 @@ from reliability.common import (
     Row,
     Sampler,
     beacon_config,
+    feeder_summary,
     load_seconds,
     requests,
     scan_files,
@@ -81,7 +82,7 @@ def test_broker_sigkilled_and_restarted_under_load(
             failed=result.sent - accepted,
             seconds=round(elapsed, 1),
             notes=f"broker restarts took {', '.join(f'{s:.1f}s' for s in restarts)}; "
-            f"/healthz seen {dict(sampler.health)}",
+            f"/healthz seen {dict(sampler.health)}; {feeder_summary(srv.log())}",
         )
     )
     assert code == 0, srv.log()[-3000:]
