@@ -183,3 +183,17 @@ def feeder_summary(log: str) -> str:
         return "feeder: no summary line"
     d, f, r, s = found[-1]
     return f"feeder: {d} delivered, {f} failed, {r} replayed, {s} spooled"
+
+
+#: The spool's write buffer (README "Reliability"), and the shortest spool record a test
+#: event makes (header fields plus a ~85-byte JSON line): the most events that buffer holds.
+SPOOL_BUFFER_BYTES = 64 * 1024
+MIN_SPOOL_RECORD_BYTES = 100
+
+
+def memory_bound(rate: float, ring_capacity: int = 65536, flush_interval_ms: int = 1000) -> int:
+    """README's SIGKILL loss bound for one backend, in events: its queue (`ring_capacity`),
+    plus `flush_interval_ms` of buffered file lines at `rate`, plus the spool's write
+    buffer."""
+    flushed = int(rate * flush_interval_ms / 1000) + 1
+    return ring_capacity + flushed + SPOOL_BUFFER_BYTES // MIN_SPOOL_RECORD_BYTES
