@@ -79,10 +79,13 @@ def scan_files(data_dirs: Iterable[Path], flavor: str = FLAVOR) -> FileScan:
     return scan
 
 
-def scan_kafka(bootstrap: str, topic: str, expected: int, timeout_s: float = 180) -> Counter[int]:
-    """Every event in the topic: waits for `expected` messages, then reads on until idle so
-    that duplicates beyond `expected` are seen too."""
-    consume_all(bootstrap, topic, expected, timeout_s, idle_s=timeout_s)
+def scan_kafka(
+    bootstrap: str, topic: str, expected: int | None, timeout_s: float = 180
+) -> Counter[int]:
+    """Every event in the topic: waits for `expected` messages (if given), then reads on
+    until idle so that duplicates beyond `expected` are seen too."""
+    if expected is not None:
+        consume_all(bootstrap, topic, expected, timeout_s, idle_s=timeout_s)
     msgs = consume_all(bootstrap, topic, None, timeout_s, idle_s=8.0)
     return Counter(int(json.loads(m.value() or b"{}")["params"]["n"]) for m in msgs)
 
