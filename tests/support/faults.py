@@ -272,6 +272,11 @@ class PacedClients(SteadyClients):
                 time.sleep(delay)
         return n
 
+    def start(self) -> PacedClients:
+        self._t0 = time.monotonic()
+        super().start()
+        return self
+
     def next_id(self) -> int:
         """The id the next request will get (every id below it has been handed out)."""
         with self._lock:
