@@ -32,15 +32,31 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 KILLS = 3
 DOWN_S = 3.0
+#: librdkafka queue small enough for a broker outage to overflow into beacon's spool.
+SMALL_QUEUE = 1000
 
 
+@pytest.mark.parametrize(
+    "queue_max",
+    [None, SMALL_QUEUE],
+    ids=["librdkafka-defaults", f"librdkafka-queue-{SMALL_QUEUE}"],
+)
 def test_broker_sigkilled_and_restarted_under_load(
-    fresh_kafka_broker: KafkaBroker, tmp_path: Path, record: Callable[[Row], None]
+    queue_max: int | None,
+    fresh_kafka_broker: KafkaBroker,
+    tmp_path: Path,
+    record: Callable[[Row], None],
 ) -> None:
+    """With beacon's producer defaults librdkafka holds a ~12 s outage in its own queue
+    (100,000 messages, 120 s timeout); with a small queue the outage overflows it and goes
+    through the Kafka spool and its replay, the path where duplicates could appear."""
     broker = fresh_kafka_broker
     topic = f"rel-kill-{uuid.uuid4().hex[:8]}"
-    duration = load_seconds()
-    srv = BeaconServer(tmp_path / "srv", beacon_config(topic, broker.bootstrap)).start()
+    duration = load_seconds() if queue_max is None else min(load_seconds(), 60.0)
+    config = beacon_config(topic, broker.bootstrap)
+    if queue_max is not None:
+        config["backends"]["kafka"]["producer"] = {"queue.buffering.max.messages": queue_max}
+    srv = BeaconServer(tmp_path / "srv", config).start()
     sampler = Sampler(srv.admin_port).start()
     restarts: list[float] = []
     try:
@@ -71,7 +87,8 @@ def test_broker_sigkilled_and_restarted_under_load(
     lost = len(sent_ids - set(files.ids)) + len(sent_ids - set(in_kafka))
     record(
         Row(
-            fault=f"kafka broker SIGKILL x{KILLS} ({duration:.0f}s load)",
+            fault=f"kafka broker SIGKILL x{KILLS} ({duration:.0f}s load"
+            + (f", librdkafka queue {queue_max})" if queue_max else ")"),
             sent=result.sent,
             accepted=accepted,
             in_files=len(files.ids),

@@ -57,10 +57,10 @@ def cluster(tmp_path: Path) -> Iterator[tuple[list[BeaconServer], HAProxy, int, 
     port, stats_port = free_port(), free_port()
     cfg = haproxy_config(port, [(s.port, s.admin_port) for s in servers], stats_port)
     proxy = HAProxy(tmp_path / "haproxy", cfg)
-    for s in servers:
-        s.start()
-    proxy.start(port)
     try:
+        for s in servers:
+            s.start()
+        proxy.start(port)
         yield servers, proxy, port, stats_port
     finally:
         proxy.stop()
