@@ -10,6 +10,7 @@ import io
 import signal
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,13 +22,18 @@ from reliability.common import (
     beacon_config,
     memory_bound,
     scan_files,
+    scan_kafka,
+    wait_spool_empty,
 )
+from support.admin import admin_get
 from support.beacon_server import BeaconServer, free_port
-from support.faults import HAProxy, PacedClients, haproxy_config
+from support.faults import BlackholeProxy, HAProxy, PacedClients, haproxy_config
+from support.kafka_broker import KafkaBroker
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
 PRE_STOP_S = 5.0
+OUTAGE_S = 15.0
 
 
 def server_states(stats_port: int) -> dict[str, str]:
@@ -138,3 +144,79 @@ def test_rolling_sigterm_then_sigkill_behind_haproxy(
     assert term_failures == [], term_failures[:5]
     assert clients.failures == kill_failures, clients.failures[:5]
     assert len(lost_ids) <= bound
+
+
+def test_kafka_unreachable_behind_haproxy(
+    tmp_path: Path, kafka_broker: KafkaBroker, record: Callable[[Row], None]
+) -> None:
+    """Kafka unreachable while two beacons sit behind HAProxy with the example's health check.
+
+    beacon alone keeps answering 200 and spools; but its /healthz turns 503 ("backend
+    failing: kafka") on every instance at once, so HAProxy takes them all out and answers 503
+    itself. This scenario measures that: the requests failed at the client are reported (not
+    asserted: they are the finding), and what beacon did accept is all in files and Kafka."""
+    gate_port = free_port()  # Kafka's bootstrap address: nothing listens there at first
+    topic = f"rel-hpk-{uuid.uuid4().hex[:8]}"
+    config = beacon_config(topic, f"127.0.0.1:{gate_port}")
+    servers = [BeaconServer(tmp_path / f"beacon{i}", config) for i in (1, 2)]
+    port, stats_port = free_port(), free_port()
+    cfg = haproxy_config(port, [(s.port, s.admin_port) for s in servers], stats_port)
+    proxy = HAProxy(tmp_path / "haproxy", cfg)
+    assert kafka_broker.port is not None
+    gate = BlackholeProxy(gate_port, kafka_broker.port)
+    try:
+        for s in servers:
+            s.start()
+        proxy.start(port)
+        clients = PacedClients(port, threads=4, rate=RATE * 0.4, host="localhost").start()
+        t0 = time.monotonic()
+        try:
+            time.sleep(OUTAGE_S)
+            states_in_outage = server_states(stats_port)
+            failed_in_outage = len(clients.failures)
+            gate.start()  # Kafka reachable again
+            # Wait for both instances to be back in rotation (or 20 s: see the finding below).
+            wait_state(stats_port, "beacon1", "UP", 20) and wait_state(
+                stats_port, "beacon2", "UP", 20
+            )
+            states_after = server_states(stats_port)
+            health_after = [admin_get(s.admin_port, "/healthz") for s in servers]
+            time.sleep(5)
+        finally:
+            clients.stop()
+        elapsed = time.monotonic() - t0
+        answered = set(clients.sent_ok)
+        left = [p for s in servers for p in wait_spool_empty(s, "kafka")]
+        codes = [s.stop(signal.SIGTERM) for s in servers]
+        in_kafka = scan_kafka(kafka_broker.bootstrap, topic, None)
+    finally:
+        proxy.stop()
+        gate.close()
+        for s in servers:
+            if s.proc is not None and s.proc.poll() is None:
+                s.stop()
+    files = scan_files([s.data_dir for s in servers])
+    lost = len(answered - set(files.ids)) + len(answered - set(in_kafka))
+    kinds = sorted({f.split(": ", 1)[1] for f in clients.failures})[:3]
+    record(
+        Row(
+            fault=f"kafka unreachable {OUTAGE_S:.0f}s, 2 beacons behind HAProxy",
+            sent=clients.next_id() - 1,
+            accepted=len(answered),
+            in_files=len(set(files.ids) & answered),
+            in_kafka=len(set(in_kafka) & answered),
+            dup_kafka=sum(c - 1 for c in in_kafka.values()),
+            dup_files=files.duplicates,
+            lost=lost,
+            failed=len(clients.failures),
+            seconds=round(elapsed, 1),
+            notes=f"HAProxy saw {states_in_outage} during the outage; {failed_in_outage} "
+            f"requests failed at the client then ({kinds}): every instance's /healthz was "
+            f"503 'backend failing: kafka' although beacon itself answers 200 and spools; "
+            f"after Kafka came back: HAProxy {states_after}, /healthz {health_after} (an "
+            f"instance that gets no traffic never has a delivery succeed, so it stays 'down')",
+        )
+    )
+    assert codes == [0, 0] and left == []
+    assert files.torn == [] and files.duplicates == 0
+    assert lost == 0
