@@ -90,3 +90,21 @@ fuzz: build-prod
 
 fuzz-ci:
 	scripts/fuzz 15
+
+# Fault injection (tests/reliability; also part of `make test`, with 45 s loads) and the soak.
+# `make reliability` runs only the fault scenarios, with the 120 s broker-kill load the issue
+# asks for, and prints one table of their figures. `make soak` runs 30 min (SOAK_MINUTES).
+.PHONY: reliability soak
+RELIABILITY_OUT ?= target/reliability.jsonl
+RELIABILITY_LOAD_S ?= 120
+SOAK_MINUTES ?= 30
+
+reliability: build-prod system-deps
+	@mkdir -p $(dir $(RELIABILITY_OUT)) && rm -f $(RELIABILITY_OUT)
+	BEACON_RELIABILITY_OUT=$(abspath $(RELIABILITY_OUT)) \
+	BEACON_RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) \
+	    $(PY) -m pytest tests/reliability -s -p no:randomly $(PYTEST_ARGS); \
+	status=$$?; echo; scripts/reliability-report $(RELIABILITY_OUT) || status=1; exit $$status
+
+soak: build-prod system-deps
+	cd tests && BEACON_SOAK_MINUTES=$(SOAK_MINUTES) ../$(PY) -m reliability.soak
