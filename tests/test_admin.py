@@ -153,3 +153,42 @@ def test_admin_refuses_a_public_address_unless_allowed(tmp_path: Path) -> None:
         parse_config({"admin_listen": "0.0.0.0:9090"})
     cfg = parse_config({"admin_listen": "0.0.0.0:9090", "allow_public_admin": True})
     assert cfg.admin_listen.host == "0.0.0.0"
+
+
+def test_healthz_is_degraded_not_down_while_kafka_is_unreachable(tmp_path: Path) -> None:
+    from support.beacon_server import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    cfg = {"backends": {"kafka": {"enabled": True, "bootstrap_servers": dead}}}
+    with BeaconServer(tmp_path, cfg) as s:
+        assert get(s.port, "/track?n=1").status == 200
+        deadline = time.monotonic() + 20
+        while stats(s.admin_port)["backends"]["kafka"]["up"]:
+            assert time.monotonic() < deadline, "the feeder never noticed the dead broker"
+            time.sleep(0.2)
+        assert admin_get(s.admin_port, "/healthz") == (
+            200,
+            "ok (degraded: kafka down, spooling)\n",
+        )
+
+
+def test_healthz_is_503_while_a_backend_drops_events(tmp_path: Path) -> None:
+    import subprocess
+
+    data = tmp_path / "data"
+    data.mkdir()
+    # Files and spool on one tiny filesystem: once it is full, events are dropped.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(data)], check=True)
+    try:
+        with BeaconServer(tmp_path, {"backends": {"file": {"flush_interval_ms": 50}}}) as s:
+            pad = "x" * 2000
+            for n in range(300):
+                assert get(s.port, f"/track?n={n}&pad={pad}").status == 200
+            deadline = time.monotonic() + 20
+            while stats(s.admin_port)["backends"]["file"]["dropped"] == 0:
+                assert time.monotonic() < deadline, "nothing was ever dropped"
+                time.sleep(0.2)
+            status, body = admin_get(s.admin_port, "/healthz")
+            assert (status, body) == (503, "backend failing: file (dropping events)\n")
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)

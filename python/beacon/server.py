@@ -23,6 +23,7 @@ import uvloop
 from beacon._beacon import Ingest
 from beacon.admin.gcstats import GcStats
 from beacon.admin.routes import AdminProtocol
+from beacon.admin.stats import HealthTracker
 from beacon.config import Config
 from beacon.http.listeners import activated_sockets, bind, describe
 from beacon.http.protocol import TrackProtocol
@@ -66,6 +67,7 @@ class Server:
         self.draining = False
         self.started_at = time.time()
         self.gc_stats = GcStats()
+        self.health = HealthTracker()
         self.preflight_headers = PREFLIGHT_HEADERS
         # Per flavor index: None (any origin) or the allowed origins.
         self._origins: list[frozenset[bytes] | None] = [

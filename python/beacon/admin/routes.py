@@ -38,11 +38,15 @@ def _json(obj: Any) -> tuple[int, str, bytes]:
 
 
 def healthz(server: Server) -> tuple[int, str, bytes]:
+    """503 while draining or while a backend loses events; a backend that is down but
+    spooling keeps 200 with a `degraded` note (see stats.HealthTracker)."""
     if server.draining:
         return 503, "text/plain", b"draining\n"
-    failing = stats.failing_backends(stats.collect(server))
+    failing, degraded = server.health.check(stats.collect(server))
     if failing:
         return 503, "text/plain", f"backend failing: {', '.join(failing)}\n".encode()
+    if degraded:
+        return 200, "text/plain", f"ok (degraded: {', '.join(degraded)})\n".encode()
     return 200, "text/plain", b"ok\n"
 
 

@@ -73,12 +73,31 @@ def backends(server: Server, native: dict[str, dict[str, Any]]) -> dict[str, dic
     return out
 
 
-def failing_backends(stats: dict[str, Any]) -> list[str]:
-    """Names of backends that are failing right now (for /healthz)."""
-    b = stats["backends"]
-    failing = []
-    if b.get("file", {}).get("failing"):
-        failing.append("file")
-    if "kafka" in b and not b["kafka"]["up"]:
-        failing.append("kafka")
-    return failing
+# A backend is failing, for /healthz, while it loses events: its `dropped` counter moved
+# within this window. A backend that is down but spooling is degraded, not failing: every
+# instance shares the same Kafka and disk layout, so answering 503 for that would take all
+# of them out of the load balancer at once while each could still accept and spool.
+FAILING_WINDOW_S = 60.0
+
+
+class HealthTracker:
+    """Remembers when each backend's `dropped` counter last moved."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def check(self, stats: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(failing, degraded) backend descriptions for the current stats."""
+        now = time.monotonic()
+        failing, degraded = [], []
+        for name, b in stats["backends"].items():
+            dropped = int(b.get("dropped", 0))
+            last, changed = self._seen.get(name, (0, 0.0))
+            if dropped != last:
+                self._seen[name] = (dropped, now)
+                changed = now
+            if dropped and now - changed < FAILING_WINDOW_S:
+                failing.append(f"{name} (dropping events)")
+            elif b.get("failing") or ("up" in b and not b["up"]):
+                degraded.append(f"{name} down, spooling")
+        return failing, degraded

@@ -436,7 +436,23 @@ class KafkaFeeder:
             producer.poll(0)
             if backlog:
                 self._replay_step(live_busy=len(batch) == BATCH_MAX)
+            elif not batch and not self._up and not len(producer):
+                self._probe_idle(producer)
             self._after_poll()
+
+    def _probe_idle(self, producer: Any) -> None:
+        """Down with nothing to send: no delivery can succeed to mark the backend up again,
+        so ask the cluster for metadata every PROBE_INTERVAL_S instead."""
+        now = time.monotonic()
+        if now - self._last_probe < PROBE_INTERVAL_S:
+            return
+        self._last_probe = now
+        try:
+            producer.list_topics(timeout=1.0)
+        except KafkaException:
+            return
+        log.info("brokers reachable again (metadata probe)")
+        self._up = True
 
     def _shutdown(self) -> None:
         """Drain, flush, purge: every message ends delivered or spooled."""
