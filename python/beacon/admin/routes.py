@@ -34,7 +34,8 @@ Route = Callable[["Server"], tuple[int, str, bytes]]
 
 
 def _json(obj: Any) -> tuple[int, str, bytes]:
-    return 200, "application/json", json.dumps(obj, indent=1).encode() + b"\n"
+    # Compact: json's C encoder (indent= falls back to Python closures that leave cycles).
+    return 200, "application/json", json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
 def healthz(server: Server) -> tuple[int, str, bytes]:
@@ -136,6 +137,11 @@ class AdminProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Break the parser <-> protocol cycle: freed now, not by the GC.
+        self.parser = None  # type: ignore[assignment]
+        self.transport = None
+
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
         try:
@@ -158,11 +164,17 @@ class AdminProtocol(asyncio.Protocol):
         elif route is None:
             self.reply(404, "text/plain", b"not found\n")
         else:
+            # A /stats document is a few hundred short-lived containers: with the collector
+            # paused they are freed before they count towards a collection, so scrapes do not
+            # cause GC pauses on the request path. (Allocations minus frees trigger gen0.)
+            gc.disable()
             try:
                 self.reply(*route(self.server))
             except Exception:
-                log.exception("admin: %s failed", path.decode(errors="replace"))
+                log.exception("%s failed", path.decode(errors="replace"))
                 self.reply(500, "text/plain", b"internal error\n")
+            finally:
+                gc.enable()
 
     def reply(self, status: int, ctype: str, body: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -119,6 +119,9 @@ class TrackProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connection_closed(self)
         self._transport = None
+        # The parser holds this protocol (its callbacks) and this protocol the parser: break
+        # the cycle so the pair is freed now, by reference counting, not by a GC pause.
+        self._parser = None  # type: ignore[assignment]
 
     def pause_writing(self) -> None:
         # The client is not reading its answers (a pipelining flood): stop reading its
