@@ -172,7 +172,11 @@ def test_sigterm_while_kafka_is_unreachable_spools_everything_for_the_next_start
 
     with BeaconServer(workdir, config(kafka_broker.bootstrap)) as srv2:
         wait_for_topics(kafka_broker, {topic: n})
-        left = spool_files(srv2)
+        # The segment leaves the disk once every delivery report is in, which can trail
+        # the messages becoming visible to a consumer by a moment.
+        deadline = time.monotonic() + 30
+        while (left := spool_files(srv2)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert srv2.stop(signal.SIGTERM) == 0, srv2.log()[-3000:]
     msgs = consume_all(kafka_broker.bootstrap, topic, None, 120.0)
     got = Counter(int(json.loads(m.value())["params"]["n"]) for m in msgs)
