@@ -197,3 +197,38 @@ def test_undeliverable_messages_are_spooled_and_replayed(
             assert m.timestamp() == (TIMESTAMP_CREATE_TIME, base_ms + i) == (1, ts_ms(ev["ts"]))
             assert m.key() == (f"u{i % 7}".encode() if idx < 2 else None)
         assert set(got) == set(range(idx, n, 3)) and max(got.values()) == 1
+
+
+def test_live_deliveries_are_counted_without_success_reports(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """Live traffic goes through the producer that reports failures only; its deliveries
+    are still counted (produced - failed - held), exactly once all are acknowledged, and
+    every message is in its topic once."""
+    tag = uuid.uuid4().hex[:8]
+    cfg = _config(tmp_path, kafka_broker.bootstrap, {}, tag)
+    ingest = build_ingest(cfg)
+    ingest.start()
+    queue = ingest.kafka_queue()
+    assert queue is not None
+    feeder = KafkaFeeder(cfg, queue)
+    feeder.start()
+    n = 6000
+    for i in range(n):
+        host = f"{('alpha', 'beta', 'gamma')[i % 3]}.test".encode()
+        assert ingest.handle(f"/track?uid=u{i % 7}&n={i}".encode(), host) == 200
+    deadline = time.monotonic() + 60
+    while feeder.stats()["delivered"] < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stats = feeder.stats()
+    assert stats["delivered"] == stats["produced"] == n, stats
+    assert stats["failed"] == 0 and stats["replayed"] == 0 and feeder.healthy
+    feeder.stop(timeout_s=10.0)
+    assert feeder.stats()["delivered"] == n
+    ingest.shutdown()
+    for idx, f in enumerate(flavors(tag)):
+        got = Counter(
+            int(json.loads(m.value())["params"]["n"])
+            for m in consume_all(kafka_broker.bootstrap, f["kafka_topic"], n // 3, 60.0)
+        )
+        assert set(got) == set(range(idx, n, 3)) and max(got.values()) == 1

@@ -1,5 +1,6 @@
 """Typed stub of beacon's native core (the Rust crate under rust/)."""
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,25 @@ class KafkaQueue:
 
     def flavors(self) -> list[str]:
         """Flavor names by index."""
-    def pop_batch(self, max: int, timeout_ms: int) -> list[Message]:
-        """Up to `max` messages, waiting up to `timeout_ms` for the first; [] on timeout."""
+    def pop_batch(self, max: int, timeout_ms: int, gather_ms: int = 0) -> list[Message]:
+        """Up to `max` messages, waiting up to `timeout_ms` for the first; [] on timeout.
+        With `gather_ms`, fewer than `max` queued messages are held back until `gather_ms`
+        have passed since the previous call returned (fewer, bigger batches under load)."""
+    def produce_batch(
+        self,
+        produce: Callable[..., None],
+        topics: Sequence[str],
+        unknown_topic: str,
+        on_delivery: Callable[[Any, Any], None],
+        max: int,
+        timeout_ms: int,
+        gather_ms: int = 0,
+    ) -> tuple[int, list[Message], BaseException | None]:
+        """Pops like `pop_batch` and calls `produce(topic, value, key, -1, on_delivery,
+        None, ts_ms)` (a confluent_kafka `Producer.produce`) for each message, the topic
+        being `topics[flavor]` or `unknown_topic`. Returns `(handed_over, rest, error)`:
+        if a call raised, `error` is the exception and `rest` that message and the ones
+        after it; otherwise `([], None)` for those two."""
     def buffered(self) -> int:
         """Events waiting in the queue."""
     def spool(self, items: list[Message]) -> int:

@@ -202,6 +202,7 @@ impl PyIngest {
                 py,
                 KafkaQueue {
                     backend: backend.clone(),
+                    last_pop: Default::default(),
                 },
             )?);
             ingest.backends.push(backend);

@@ -21,6 +21,8 @@ type OwnedMessage = (u16, Vec<u8>, Option<Vec<u8>>, i64);
 #[pyclass(module = "beacon._beacon", name = "KafkaQueue", frozen)]
 pub struct KafkaQueue {
     pub backend: Arc<Backend>,
+    /// When `pop_batch` last returned (its gather window starts there).
+    pub last_pop: Mutex<Option<Instant>>,
 }
 
 /// A spool segment taken for replay that stays on disk until `release()`: a crash during
@@ -83,6 +85,47 @@ fn message<'py>(py: Python<'py>, ev: &SharedEvent) -> PyResult<Bound<'py, PyTupl
     m.into_pyobject(py)
 }
 
+fn messages<'py>(py: Python<'py>, batch: &[SharedEvent]) -> PyResult<Bound<'py, PyList>> {
+    let items = batch
+        .iter()
+        .map(|ev| message(py, ev))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+impl KafkaQueue {
+    /// Waits (GIL released) as `pop_batch` documents, then pops up to `max` events.
+    fn wait_and_pop(
+        &self,
+        py: Python<'_>,
+        max: usize,
+        timeout_ms: u64,
+        gather_ms: u64,
+    ) -> Vec<SharedEvent> {
+        let backend = &self.backend;
+        let last = &self.last_pop;
+        py.detach(|| {
+            let now = Instant::now();
+            let deadline = now + Duration::from_millis(timeout_ms);
+            let mut prev = last.lock().unwrap_or_else(|p| p.into_inner());
+            let gathered = prev.map_or(now, |t| t + Duration::from_millis(gather_ms));
+            loop {
+                let queued = backend.queue.len();
+                let now = Instant::now();
+                let ready = queued >= max || (queued > 0 && now >= gathered);
+                if ready || now >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let mut batch = Vec::with_capacity(max.min(4096));
+            backend.queue.pop_batch(&mut batch, max);
+            *prev = Some(Instant::now());
+            batch
+        })
+    }
+}
+
 #[pymethods]
 impl KafkaQueue {
     /// Flavor names by index.
@@ -92,26 +135,65 @@ impl KafkaQueue {
 
     /// Up to `max` messages `(flavor_index, value, key, ts_ms)`, waiting up to
     /// `timeout_ms` (GIL released) for the first one. Empty on timeout.
+    ///
+    /// With `gather_ms` > 0 it also waits, while fewer than `max` are queued, until
+    /// `gather_ms` have passed since the previous call returned: under load the feeder then
+    /// wakes (and takes the GIL from the event loop) a few hundred times a second with big
+    /// batches, instead of once per millisecond with a handful. Measured with wrk on one
+    /// core: the wake-ups, not the messages, were most of the feeder's cost.
+    #[pyo3(signature = (max, timeout_ms, gather_ms = 0))]
     fn pop_batch<'py>(
         &self,
         py: Python<'py>,
         max: usize,
         timeout_ms: u64,
+        gather_ms: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let backend = &self.backend;
-        let batch = py.detach(|| {
-            let mut batch = Vec::with_capacity(max.min(4096));
-            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-            while backend.queue.pop_batch(&mut batch, max) == 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
+        let batch = self.wait_and_pop(py, max, timeout_ms, gather_ms);
+        messages(py, &batch)
+    }
+
+    /// Pops messages like `pop_batch` and hands each to `produce` (a confluent_kafka
+    /// `Producer.produce`) as `produce(topic, value, key, -1, on_delivery, None, ts_ms)`,
+    /// with `topics[flavor]` as the topic (`unknown_topic` past its end). Returns
+    /// `(handed_over, rest, error)`: when a call raises, `rest` holds that message and
+    /// the ones after it as `(flavor_index, value, key, ts_ms)` and `error` the exception;
+    /// otherwise `rest` is empty and `error` None.
+    ///
+    /// The same work as a Python loop over `pop_batch`, without running bytecode per
+    /// message: measured under wrk, the feeder's Python loop was its largest cost.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (produce, topics, unknown_topic, on_delivery, max, timeout_ms, gather_ms = 0))]
+    fn produce_batch<'py>(
+        &self,
+        py: Python<'py>,
+        produce: &Bound<'py, PyAny>,
+        topics: Vec<Bound<'py, PyAny>>,
+        unknown_topic: &Bound<'py, PyAny>,
+        on_delivery: &Bound<'py, PyAny>,
+        max: usize,
+        timeout_ms: u64,
+        gather_ms: u64,
+    ) -> PyResult<(usize, Bound<'py, PyList>, Option<PyErr>)> {
+        let batch = self.wait_and_pop(py, max, timeout_ms, gather_ms);
+        for (i, ev) in batch.iter().enumerate() {
+            let topic = topics.get(ev.flavor as usize).unwrap_or(unknown_topic);
+            let line = ev.line.strip_suffix(b"\n").unwrap_or(&ev.line);
+            let key = ev.key.as_deref().map(|k| PyBytes::new(py, k));
+            let args = (
+                topic,
+                PyBytes::new(py, line),
+                key,
+                -1,
+                on_delivery,
+                py.None(),
+                ev.ts_ms,
+            );
+            if let Err(e) = produce.call1(args) {
+                return Ok((i, messages(py, &batch[i..])?, Some(e)));
             }
-            batch
-        });
-        let items = batch
-            .iter()
-            .map(|ev| message(py, ev))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        }
+        Ok((batch.len(), PyList::empty(py), None))
     }
 
     /// Events waiting in the queue.

@@ -14,6 +14,14 @@ Reliability (DESIGN.md, "Reliability contract"):
 - `stop()` drains the queue into the producer, flushes, purges what is left and spools it from
   the purge's delivery reports: nothing accepted is lost; it waits on disk for the next start.
 
+Two producers. Live traffic goes, while the backend is up, to `producer`, which reports only
+failed deliveries (`delivery.report.only.error`): a success then costs no Python call and no
+Message object, the largest per-message cost the feeder had. Its successes are counted as
+produced - failed - still in librdkafka. Everything whose success must be seen goes to
+`reporter`, which reports every delivery: the replay (a spool segment leaves the disk only
+when all its messages are reported), the recovery probes, and live traffic while the backend
+is down, so the first success proves recovery.
+
 Replayed messages are marked by their delivery callback (a second bound method passed per
 `produce()` call), not by a header: nothing per message is allocated and consumers see the
 same record either way. Spool records of flavors no longer configured (index 65535) go to
@@ -43,6 +51,10 @@ UNKNOWN_FLAVOR = 65535
 
 BATCH_MAX = 2000
 BATCH_WAIT_MS = 50
+#: Under load, pop live messages at most every this many ms (unless BATCH_MAX are queued):
+#: each wake-up takes the GIL from the event loop, so fewer, bigger batches cost less.
+#: librdkafka's own linger.ms batches further; at 100k msg/s the ring holds ~1,000 meanwhile.
+GATHER_MS = 10
 #: Replay at most this many spooled messages per second (while up).
 REPLAY_RATE = 20_000
 #: At most this many replayed messages per loop (a 100 ms burst at REPLAY_RATE).
@@ -107,7 +119,10 @@ class KafkaFeeder:
         self.flavor_of: dict[str, int] = {}
         for i, t in enumerate(self.topics):
             self.flavor_of.setdefault(t, i)
+        #: live traffic while up; reports failed deliveries only
         self.producer: Any = None
+        #: replay, probes and live traffic while down; reports every delivery
+        self.reporter: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         # A second SIGTERM: stop waiting for the broker, spool what is left.
@@ -119,6 +134,11 @@ class KafkaFeeder:
         self.buffer_errors = 0
         self.replayed = 0
         self.spooled = 0
+        # `producer` (failures-only reports): what it was handed and what it reported failed;
+        # its deliveries are the difference less what it still holds (`_after_poll`).
+        self._fast_produced = 0
+        self._fast_failed = 0
+        self._fast_delivered = 0
         self.spool_dropped = 0
         self._replayed_unreported = 0
         # Health.
@@ -138,23 +158,26 @@ class KafkaFeeder:
         self._stop_timeout_s = 10.0
         self._last_probe = 0.0
         self._fatal = False
+        self._on_fast = self._on_fast_failure
         self._on_live = self._on_delivery
         self._on_replay = self._on_replay_delivery
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def _producer_config(self) -> dict[str, Any]:
+    def _producer_config(self, reports: bool = True) -> dict[str, Any]:
         conf: dict[str, Any] = {
             "bootstrap.servers": self.cfg.kafka.bootstrap_servers,
             **PRODUCER_DEFAULTS,
-            "on_delivery": self._on_live,
             "error_cb": self._on_error,
         }
         conf.update(self.cfg.kafka.producer)
+        # Which deliveries are reported is the feeder's business, not the config's.
+        conf["on_delivery"] = self._on_live if reports else self._on_fast
+        conf["delivery.report.only.error"] = not reports
         return conf
 
-    def _make_producer(self) -> Any:
-        conf = self._producer_config()
+    def _make_producer(self, reports: bool) -> Any:
+        conf = self._producer_config(reports)
         try:
             return Producer(conf)
         except KafkaException:
@@ -171,8 +194,12 @@ class KafkaFeeder:
             return producer
         return Producer(conf)
 
+    def _producers(self) -> list[Any]:
+        return [p for p in (self.producer, self.reporter) if p is not None]
+
     def start(self) -> None:
-        self.producer = self._make_producer()
+        self.producer = self._make_producer(reports=False)
+        self.reporter = self._make_producer(reports=True)
         qmax = self._producer_config().get("queue.buffering.max.messages", 100_000)
         self._queue_max = int(qmax)
         self._thread = threading.Thread(target=self._run, name="beacon-kafka", daemon=False)
@@ -201,8 +228,9 @@ class KafkaFeeder:
             s["spooled"],
             s["spool_pending"],
         )
-        # Drop the producer (it holds our bound methods: a cycle) so librdkafka's threads end.
-        self.producer = None
+        # Drop the producers (they hold our bound methods: a cycle) so librdkafka's threads
+        # end.
+        self.producer = self.reporter = None
 
     def hurry(self) -> None:
         """Cuts a `stop()` in progress short: stop flushing and spool what is undelivered."""
@@ -215,23 +243,27 @@ class KafkaFeeder:
         return self._up
 
     def stats(self) -> dict[str, Any]:
-        producer = self.producer
         return {
             "up": self._up,
             "produced": self.produced,
-            "delivered": self.delivered,
+            "delivered": self.delivered + self._fast_delivered,
             "failed": self.failed,
             "buffer_errors": self.buffer_errors,
             "replayed": self.replayed,
             "spooled": self.spooled,
             "spool_dropped": self.spool_dropped,
-            "in_flight": len(producer) if producer is not None else 0,
+            "in_flight": sum(len(p) for p in self._producers()),
             "buffered": self.queue.buffered(),
             "spool_pending": self.queue.spool_pending(),
             "last_error": self._last_error,
         }
 
     # -- librdkafka callbacks (run on the feeder thread, inside poll/flush) ---------------
+
+    def _on_fast_failure(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:  # delivery.report.only.error: always
+            self._fast_failed += 1
+            self._fail(err, msg)
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is None:
@@ -295,7 +327,12 @@ class KafkaFeeder:
             log.error("spool write failed, %d messages dropped", len(msgs) - n)
 
     def _after_poll(self) -> None:
-        """Spools failed delivery reports and reports replay progress to the Rust counters."""
+        """Spools failed delivery reports, counts `producer`'s deliveries and reports replay
+        progress to the Rust counters."""
+        if self.producer is not None:
+            # len() also counts queued events (a few), so this can lag; it never runs ahead.
+            delivered = self._fast_produced - self._fast_failed - len(self.producer)
+            self._fast_delivered = max(self._fast_delivered, delivered)
         if self._failed_msgs:
             failed, self._failed_msgs = self._failed_msgs, []
             self._spool(failed)
@@ -312,10 +349,21 @@ class KafkaFeeder:
             self._held = None
             self._replay, self._replay_pos = [], 0
 
-    def _produce(self, batch: list[Message], on_delivery: Any, spool_rest: bool = True) -> int:
-        """Hands `batch` to librdkafka; on a persistent BufferError spools the rest (or with
+    def _produce(
+        self, producer: Any, batch: list[Message], on_delivery: Any, spool_rest: bool = True
+    ) -> int:
+        """Hands `batch` to `producer`; on a persistent BufferError spools the rest (or with
         `spool_rest=False` leaves it to the caller). Returns how many were handed over."""
-        produce = self.producer.produce
+        n = self._produce_into(producer, batch, on_delivery, spool_rest)
+        self.produced += n
+        if producer is self.producer:
+            self._fast_produced += n
+        return n
+
+    def _produce_into(
+        self, producer: Any, batch: list[Message], on_delivery: Any, spool_rest: bool
+    ) -> int:
+        produce = producer.produce
         topics = self.topics
         i = 0
         n = len(batch)
@@ -324,14 +372,15 @@ class KafkaFeeder:
             flavor, value, key, ts = batch[i]
             topic = topics[flavor] if flavor < len(topics) else UNKNOWN_TOPIC
             try:
-                produce(topic, value, key, timestamp=ts, on_delivery=on_delivery)
+                # Positional (partition -1 = any, callback, on_delivery, timestamp): no
+                # keyword parsing per message.
+                produce(topic, value, key, -1, on_delivery, None, ts)
             except KafkaException as e:
                 # A fatal producer error (the idempotent producer cannot go on) or a local
                 # one: keep the rest on disk; the loop replaces a fatally failed producer.
                 log.error("produce failed (%s), spooling", e)
                 self._up = False
                 self._fatal = self._fatal or _is_fatal(e)
-                self.produced += i
                 if spool_rest:
                     self._spool(batch[i:])
                 return i
@@ -339,22 +388,20 @@ class KafkaFeeder:
                 self.buffer_errors += 1
                 if not polled:  # once per batch: let librdkafka hand off what it can
                     polled = True
-                    self.producer.poll(0.02)
+                    producer.poll(0.02)
                     try:
-                        produce(topic, value, key, timestamp=ts, on_delivery=on_delivery)
+                        produce(topic, value, key, -1, on_delivery, None, ts)
                         i += 1
                         continue
                     except BufferError:
                         self.buffer_errors += 1
                 if self._up:
-                    log.warning("producer buffer full (%d messages), spooling", len(self.producer))
+                    log.warning("producer buffer full (%d messages), spooling", len(producer))
                 self._up = False
-                self.produced += i
                 if spool_rest:
                     self._spool(batch[i:])
                 return i
             i += 1
-        self.produced += n
         return n
 
     def _replay_step(self, live_busy: bool) -> None:
@@ -364,7 +411,7 @@ class KafkaFeeder:
             float(REPLAY_BURST), self._replay_tokens + (now - self._replay_clock) * REPLAY_RATE
         )
         self._replay_clock = now
-        in_flight = len(self.producer)
+        in_flight = len(self.reporter)
         if self._up:
             room = int(self._queue_max * REPLAY_BUFFER_SHARE) - in_flight
             budget = min(int(self._replay_tokens), room)
@@ -393,7 +440,7 @@ class KafkaFeeder:
             )
         chunk = self._replay[self._replay_pos : self._replay_pos + budget]
         # What librdkafka cannot take now stays in memory for the next step (no re-spooling).
-        done = self._produce(chunk, self._on_replay, spool_rest=False)
+        done = self._produce(self.reporter, chunk, self._on_replay, spool_rest=False)
         self._replay_pos += done
         self._replay_outstanding += done
         self._replay_tokens -= done
@@ -407,37 +454,73 @@ class KafkaFeeder:
         finally:
             self._shutdown()
 
-    def _replace_producer(self) -> None:
-        """After a fatal error the producer refuses everything: purge it (its delivery
-        reports spool what it held) and start a new one."""
-        old = self.producer
-        log.warning("replacing the producer after a fatal error")
-        old.purge(in_queue=True, in_flight=True)
+    def _replace_producers(self) -> None:
+        """After a fatal error a producer refuses everything: purge both (their delivery
+        reports spool what they held) and start new ones."""
+        log.warning("replacing the producers after a fatal error")
+        olds = self._producers()
+        for old in olds:
+            old.purge(in_queue=True, in_flight=True)
+        self._serve_purge(olds)
+        self.delivered += self._fast_delivered  # the new producer counts from zero
+        self.producer = self._make_producer(reports=False)
+        self.reporter = self._make_producer(reports=True)
+        self._fast_produced = self._fast_failed = self._fast_delivered = 0
+        self._fatal = False
+
+    def _serve_purge(self, producers: list[Any]) -> None:
+        """Serves the delivery reports of a purge (for up to 5 s), then spools the failed."""
         for _ in range(50):
-            if old.poll(0.1) == 0 and not len(old):
+            served = sum(p.poll(0.05) for p in producers)
+            if served == 0 and not any(len(p) for p in producers):
                 break
         self._after_poll()
-        self.producer = self._make_producer()
-        self._fatal = False
+
+    def _live(self) -> tuple[Any, Any]:
+        """Where live traffic goes now, with its delivery callback (see the module doc)."""
+        if self._up:
+            return self.producer, self._on_fast
+        return self.reporter, self._on_live
+
+    def _produce_rest(
+        self, producer: Any, on_delivery: Any, rest: list[Message], error: BaseException
+    ) -> None:
+        """The rest of a batch `produce_batch` stopped on: retried (and on a persistent
+        error spooled) by `_produce`; an unexpected error spools it and propagates."""
+        if isinstance(error, BufferError | KafkaException):
+            self._produce(producer, rest, on_delivery)
+            return
+        self._spool(rest)
+        raise error
+
+    def _produce_live(self, wait_ms: int, gather_ms: int) -> int:
+        """Pops a batch of live messages into the live producer; returns how many."""
+        producer, on_delivery = self._live()
+        handed, rest, error = self.queue.produce_batch(
+            producer.produce, self.topics, UNKNOWN_TOPIC, on_delivery, BATCH_MAX, wait_ms, gather_ms
+        )
+        self.produced += handed
+        if producer is self.producer:
+            self._fast_produced += handed
+        if error is not None:
+            self._produce_rest(producer, on_delivery, rest, error)
+        return handed + len(rest)
 
     def _loop(self) -> None:
         queue = self.queue
-        on_live = self._on_live
         while not self._stopping.is_set():
             if self._fatal:
-                self._replace_producer()
-            producer = self.producer
+                self._replace_producers()
             backlog = self._held is not None or queue.spool_pending() > 0
             # While replaying, wait less for live traffic; while down, the replay only probes.
             wait_ms = 5 if backlog and self._up else BATCH_WAIT_MS
-            batch = queue.pop_batch(BATCH_MAX, wait_ms)
-            if batch:
-                self._produce(batch, on_live)
-            producer.poll(0)
+            popped = self._produce_live(wait_ms, GATHER_MS)
+            self.producer.poll(0)
+            self.reporter.poll(0)
             if backlog:
-                self._replay_step(live_busy=len(batch) == BATCH_MAX)
-            elif not batch and not self._up and not len(producer):
-                self._probe_idle(producer)
+                self._replay_step(live_busy=popped == BATCH_MAX)
+            elif not popped and not self._up and not len(self.reporter):
+                self._probe_idle(self.reporter)
             self._after_poll()
 
     def _probe_idle(self, producer: Any) -> None:
@@ -454,18 +537,18 @@ class KafkaFeeder:
         log.info("brokers reachable again (metadata probe)")
         self._up = True
 
+    def _in_librdkafka(self) -> int:
+        return sum(len(p) for p in self._producers())
+
     def _shutdown(self) -> None:
         """Drain, flush, purge: every message ends delivered or spooled."""
-        producer = self.producer
+        producers = self._producers()
         timeout_s = self._stop_timeout_s
         deadline = time.monotonic() + timeout_s
         # 1. The queue: the HTTP side has stopped, so this ends.
-        while True:
-            batch = self.queue.pop_batch(BATCH_MAX, 0)
-            if not batch:
-                break
-            self._produce(batch, self._on_live)
-            producer.poll(0)
+        while self._produce_live(0, 0):
+            for p in producers:
+                p.poll(0)
             self._after_poll()
         # 2. The rest of a replay in progress goes back to the spool; the held segment is
         # released once the part handed to librdkafka is reported (in _after_poll).
@@ -473,12 +556,12 @@ class KafkaFeeder:
             self._spool(self._replay[self._replay_pos :])
             self._replay_pos = len(self._replay)
         # 3. Flush; if the broker is down this takes the whole timeout (or until hurry()).
-        remaining = len(producer)
+        remaining = self._in_librdkafka()
         while remaining and not self._hurry.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            remaining = producer.flush(min(0.2, left))
+            remaining = sum(p.flush(min(0.1, left)) for p in producers)
             self._after_poll()
         self._after_poll()
         if remaining:
@@ -486,15 +569,18 @@ class KafkaFeeder:
             # Messages not yet sent can be purged without risk of a duplicate; give those in
             # flight a last moment, then purge them too (they may have reached the broker:
             # a later replay can duplicate them, which beats losing them).
-            producer.purge(in_queue=True, in_flight=False)
-            producer.flush(1.0)
+            for p in producers:
+                p.purge(in_queue=True, in_flight=False)
+            for p in producers:
+                p.flush(0.5)
             self._after_poll()
-            if len(producer):
-                log.warning("purging %d messages in flight; they may arrive twice", len(producer))
-                producer.purge(in_queue=True, in_flight=True)
-                for _ in range(50):  # serve the purge's delivery reports
-                    if producer.poll(0.1) == 0 and not len(producer):
-                        break
+            if self._in_librdkafka():
+                log.warning(
+                    "purging %d messages in flight; they may arrive twice", self._in_librdkafka()
+                )
+                for p in producers:
+                    p.purge(in_queue=True, in_flight=True)
+                self._serve_purge(producers)
             self._after_poll()
         if self._held is not None:
             log.warning(
