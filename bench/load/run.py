@@ -678,8 +678,10 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
 # ------------------------------------------------------------------------------- main
 
 
-def start_kafka(reaper: Reaper, tmp: Path) -> tuple[str | None, str]:
-    """Starts the local broker for the file + Kafka row; (bootstrap, note)."""
+def start_kafka(reaper: Reaper, tmp: Path, cpu: str | None) -> tuple[str | None, str]:
+    """Starts the local broker for the file + Kafka row; (bootstrap, note). With `cpu`, all
+    the broker's threads are pinned there: the broker stands in for a Kafka cluster on other
+    machines, so it shares wrk's core rather than taking time from the server's."""
     probe = subprocess.run(
         [sys.executable, "-c", "import beacon.backends.kafka"], capture_output=True, text=True
     )
@@ -696,8 +698,22 @@ def start_kafka(reaper: Reaper, tmp: Path) -> tuple[str | None, str]:
     )
     for line in out.stdout.splitlines():
         if line.startswith("bootstrap="):
-            return line.removeprefix("bootstrap="), "Kafka broker unpinned (JVM) on this machine."
+            return line.removeprefix("bootstrap="), pin_broker(tmp / "kafka", cpu)
     return None, f"scripts/kafka start failed: {(out.stdout + out.stderr).strip()[-500:]}"
+
+
+def pin_broker(run_dir: Path, cpu: str | None) -> str:
+    """Pins every thread of the running broker to `cpu`; returns a note for the report."""
+    if cpu is None:
+        return "Kafka broker (JVM) unpinned on this machine."
+    try:
+        pid = (run_dir / "kafka.pid").read_text().strip()
+    except OSError as e:
+        return f"Kafka broker unpinned (no pid file: {e})."
+    out = subprocess.run(["taskset", "-a", "-p", "-c", cpu, pid], capture_output=True, text=True)
+    if out.returncode != 0:
+        return f"Kafka broker unpinned (taskset: {out.stderr.strip()})."
+    return f"Kafka broker (JVM, all threads) pinned to CPU {cpu} with wrk."
 
 
 def stop_kafka(tmp: Path) -> None:
@@ -740,7 +756,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         servers: list[Server] = [Beacon(reaper)]
         if s.kafka and (not s.only or "beacon-kafka" in s.only):
-            bootstrap, note = start_kafka(reaper, tmp)
+            bootstrap, note = start_kafka(reaper, tmp, s.client_cpu)
             kafka_started = bootstrap is not None
             results["kafka_note"] = note
             servers.append(Beacon(reaper, bootstrap=bootstrap or ""))
