@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
+from beacon._beacon import Ingest, KafkaQueue
 from beacon.backends.kafka import KafkaFeeder
 from beacon.config import Config, parse_config
 from beacon.pipeline import build_ingest
@@ -128,6 +129,24 @@ def _config(tmp_path: Path, bootstrap: str, producer: dict[str, Any], tag: str) 
     )
 
 
+def _start_feeder(cfg: Config) -> tuple[Ingest, KafkaQueue, KafkaFeeder]:
+    """An Ingest with the Kafka backend and a running feeder on its queue."""
+    ingest = build_ingest(cfg)
+    ingest.start()
+    queue = ingest.kafka_queue()
+    assert queue is not None
+    feeder = KafkaFeeder(cfg, queue)
+    feeder.start()
+    return ingest, queue, feeder
+
+
+def _wait_for(feeder: KafkaFeeder, counter: str, n: int, timeout_s: float = 60.0) -> None:
+    """Waits until the feeder's `counter` reaches `n` (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout_s
+    while feeder.stats()[counter] < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def test_undeliverable_messages_are_spooled_and_replayed(
     kafka_broker: KafkaBroker, tmp_path: Path
 ) -> None:
@@ -138,12 +157,7 @@ def test_undeliverable_messages_are_spooled_and_replayed(
     tag = uuid.uuid4().hex[:8]
     dead = f"127.0.0.1:{free_port()}"
     cfg = _config(tmp_path, dead, {"message.timeout.ms": 1500}, tag)
-    ingest = build_ingest(cfg)
-    ingest.start()
-    queue = ingest.kafka_queue()
-    assert queue is not None
-    feeder = KafkaFeeder(cfg, queue)
-    feeder.start()
+    ingest, queue, feeder = _start_feeder(cfg)
     n = 3000
     base_ms = 1_780_000_000_000
     for i in range(n):
@@ -151,9 +165,7 @@ def test_undeliverable_messages_are_spooled_and_replayed(
         host = f"{('alpha', 'beta', 'gamma')[i % 3]}.test".encode()
         assert ingest.handle(f"/track?ev=view&uid=u{i % 7}&n={i}".encode(), host) == 200
     # Deliveries fail within message.timeout.ms; wait for it, well before stop() would purge.
-    deadline = time.monotonic() + 60
-    while feeder.stats()["failed"] < n and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for(feeder, "failed", n)
     stats = feeder.stats()
     assert stats["failed"] == n and stats["delivered"] == 0 and not feeder.healthy
     feeder.stop(timeout_s=1.0)
@@ -178,9 +190,7 @@ def test_undeliverable_messages_are_spooled_and_replayed(
     cfg_ok = _config(tmp_path, kafka_broker.bootstrap, {"client.id": "beacon-test"}, tag)
     feeder = KafkaFeeder(cfg_ok, queue)
     feeder.start()
-    deadline = time.monotonic() + 60
-    while feeder.stats()["replayed"] < n and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for(feeder, "replayed", n)
     feeder.stop(timeout_s=10.0)
     stats = feeder.stats()
     assert stats["replayed"] == n and stats["spool_pending"] == 0 and feeder.healthy
@@ -207,24 +217,18 @@ def test_live_deliveries_are_counted_without_success_reports(
     every message is in its topic once."""
     tag = uuid.uuid4().hex[:8]
     cfg = _config(tmp_path, kafka_broker.bootstrap, {}, tag)
-    ingest = build_ingest(cfg)
-    ingest.start()
-    queue = ingest.kafka_queue()
-    assert queue is not None
-    feeder = KafkaFeeder(cfg, queue)
-    feeder.start()
+    ingest, queue, feeder = _start_feeder(cfg)
     n = 6000
     for i in range(n):
         host = f"{('alpha', 'beta', 'gamma')[i % 3]}.test".encode()
         assert ingest.handle(f"/track?uid=u{i % 7}&n={i}".encode(), host) == 200
-    deadline = time.monotonic() + 60
-    while feeder.stats()["delivered"] < n and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for(feeder, "delivered", n)
     stats = feeder.stats()
     assert stats["delivered"] == stats["produced"] == n, stats
     assert stats["failed"] == 0 and stats["replayed"] == 0 and feeder.healthy
     feeder.stop(timeout_s=10.0)
     assert feeder.stats()["delivered"] == n
+    assert queue.buffered() == 0 and queue.spool_pending() == 0
     ingest.shutdown()
     for idx, f in enumerate(flavors(tag)):
         got = Counter(
