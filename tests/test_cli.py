@@ -65,6 +65,39 @@ def test_check_config_reports_every_error_and_exits_2(tmp_path: Path) -> None:
     assert len(lines) == 6
 
 
+@pytest.mark.parametrize(
+    ("producer", "says"),
+    [
+        ({"linger.msec": 5}, "linger.msec"),  # no such librdkafka property
+        ({"compression.type": "brotli"}, '"brotli"'),  # no such value
+        ({"acks": "1"}, "idempotence"),  # conflicts with beacon's idempotent default
+    ],
+)
+def test_check_config_asks_librdkafka_about_producer_settings(
+    tmp_path: Path, producer: dict[str, object], says: str
+) -> None:
+    path = tmp_path / "c.json"
+    kafka = {"enabled": True, "bootstrap_servers": "127.0.0.1:9", "producer": producer}
+    path.write_text(json.dumps({"backends": {"kafka": kafka}}))
+    r = beacon("check-config", str(path))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("beacon: config: backends.kafka.producer: ")
+    assert says in lines[0], lines
+    # serve refuses the same file the same way, before listening.
+    r = beacon("serve", "--config", str(path), "--listen", f"127.0.0.1:{free_port()}")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == lines
+
+
+def test_check_config_accepts_good_producer_settings(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    producer = {"linger.ms": 20, "compression.type": "zstd", "client.id": "edge-1"}
+    kafka = {"enabled": True, "bootstrap_servers": "127.0.0.1:9", "producer": producer}
+    path.write_text(json.dumps({"backends": {"kafka": kafka}}))
+    r = beacon("check-config", str(path))
+    assert r.returncode == 0, r.stderr
+
+
 def test_invalid_json_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
     path.write_text('{\n  "listen": "127.0.0.1:80",\n  oops\n}')

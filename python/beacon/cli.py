@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> None:
             cfg = cfg.with_overrides(args.listen, args.data_dir, args.admin_listen)
     except ConfigError as e:
         _fail(e.problems)
+    if cfg.kafka.enabled:
+        from beacon.backends.kafka import producer_problems
+
+        # librdkafka's verdict on the producer settings, before anything starts.
+        if problems := producer_problems(cfg):
+            _fail(problems)
     if args.command == "check-config":
         print(f"beacon: {args.path}: ok ({len(cfg.flavors)} flavors)")
         return

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from support.admin import admin_get, stats
 from support.beacon_server import BeaconServer
 from support.kafka_broker import consume_all
+from support.load import BackgroundLoad, LoadResult
 
 FLAVOR = "rel"
 HOST = "rel.test"
@@ -200,3 +202,71 @@ def memory_bound(rate: float, ring_capacity: int = 65536, flush_interval_ms: int
     buffer."""
     flushed = int(rate * flush_interval_ms / 1000) + 1
     return ring_capacity + flushed + SPOOL_BUFFER_BYTES // MIN_SPOOL_RECORD_BYTES
+
+
+@dataclass
+class Outcome:
+    """How a loaded run under a fault ended: the load's result, what Kafka holds, the
+    spool segments left, and the server's exit code after SIGTERM."""
+
+    result: LoadResult
+    elapsed: float
+    in_kafka: Counter[int]
+    left: list[Path]
+    code: int
+
+
+def stop_and_collect(
+    srv: BeaconServer,
+    load: BackgroundLoad,
+    sampler: Sampler,
+    t0: float,
+    kafka: tuple[str, str],
+    spool: str,
+) -> Outcome:
+    """Stops the load, reads the topic (`kafka` is `(bootstrap, topic)`) until every sent
+    event is there, waits for the `spool` backend's spool to drain, stops the server."""
+    result = load.stop()
+    elapsed = time.monotonic() - t0
+    in_kafka = scan_kafka(*kafka, result.sent)
+    left = wait_spool_empty(srv, spool)
+    sampler.stop()
+    code = srv.stop(signal.SIGTERM)
+    return Outcome(result, elapsed, in_kafka, left, code)
+
+
+def check_exactly_once(
+    srv: BeaconServer, out: Outcome, fault: str, notes: str, record: Callable[[Row], None]
+) -> None:
+    """Records the row, then asserts: clean exit, every request answered 200, spool
+    drained, no torn line, every event once in the files and once in Kafka."""
+    result, in_kafka = out.result, out.in_kafka
+    files = scan_files([srv.data_dir])
+    accepted = result.statuses.get(200, 0)
+    sent_ids = set(range(result.sent))
+    dup_kafka = sum(c - 1 for c in in_kafka.values())
+    lost = len(sent_ids - set(files.ids)) + len(sent_ids - set(in_kafka))
+    record(
+        Row(
+            fault=fault,
+            sent=result.sent,
+            accepted=accepted,
+            in_files=len(files.ids),
+            in_kafka=len(in_kafka),
+            dup_kafka=dup_kafka,
+            dup_files=files.duplicates,
+            lost=lost,
+            failed=result.sent - accepted,
+            seconds=round(out.elapsed, 1),
+            notes=f"{notes}; {feeder_summary(srv.log())}",
+        )
+    )
+    assert out.code == 0, srv.log()[-3000:]
+    assert result.errors == [] and result.unanswered == 0, result.errors[:5]
+    assert result.statuses == {200: result.sent}
+    assert out.left == [], f"spool not drained: {out.left}"
+    assert files.torn == [], files.torn[:5]
+    assert set(files.ids) == sent_ids, f"missing in files: {sorted(sent_ids - set(files.ids))[:20]}"
+    assert files.duplicates == 0
+    assert set(in_kafka) == sent_ids, f"missing in kafka: {sorted(sent_ids - set(in_kafka))[:20]}"
+    assert dup_kafka == 0

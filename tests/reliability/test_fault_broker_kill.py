@@ -3,7 +3,6 @@ backends: every accepted event in the files and in Kafka, none twice."""
 
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -16,13 +15,11 @@ from reliability.common import (
     Row,
     Sampler,
     beacon_config,
-    feeder_summary,
+    check_exactly_once,
     load_seconds,
     requests,
-    scan_files,
-    scan_kafka,
     sleep_until,
-    wait_spool_empty,
+    stop_and_collect,
 )
 from support.beacon_server import BeaconServer
 from support.kafka_broker import KafkaBroker
@@ -70,43 +67,17 @@ def test_broker_sigkilled_and_restarted_under_load(
             broker.start()
             restarts.append(time.monotonic() - t_start)
         sleep_until(t0 + duration)
-        result = load.stop()
-        elapsed = time.monotonic() - t0
-        in_kafka = scan_kafka(broker.bootstrap, topic, result.sent)
-        left = wait_spool_empty(srv, "kafka")
-        sampler.stop()
-        code = srv.stop(signal.SIGTERM)
+        out = stop_and_collect(srv, load, sampler, t0, (broker.bootstrap, topic), spool="kafka")
     finally:
         sampler.stop()
         if srv.proc is not None and srv.proc.poll() is None:
             srv.stop()
-    files = scan_files([srv.data_dir])
-    accepted = result.statuses.get(200, 0)
-    sent_ids = set(range(result.sent))
-    dup_kafka = sum(c - 1 for c in in_kafka.values())
-    lost = len(sent_ids - set(files.ids)) + len(sent_ids - set(in_kafka))
-    record(
-        Row(
-            fault=f"kafka broker SIGKILL x{KILLS} ({duration:.0f}s load"
-            + (f", librdkafka queue {queue_max})" if queue_max else ")"),
-            sent=result.sent,
-            accepted=accepted,
-            in_files=len(files.ids),
-            in_kafka=len(in_kafka),
-            dup_kafka=dup_kafka,
-            dup_files=files.duplicates,
-            lost=lost,
-            failed=result.sent - accepted,
-            seconds=round(elapsed, 1),
-            notes=f"broker restarts took {', '.join(f'{s:.1f}s' for s in restarts)}; "
-            f"/healthz seen {dict(sampler.health)}; {feeder_summary(srv.log())}",
-        )
+    check_exactly_once(
+        srv,
+        out,
+        f"kafka broker SIGKILL x{KILLS} ({duration:.0f}s load"
+        + (f", librdkafka queue {queue_max})" if queue_max else ")"),
+        f"broker restarts took {', '.join(f'{s:.1f}s' for s in restarts)}; "
+        f"/healthz seen {dict(sampler.health)}",
+        record,
     )
-    assert code == 0, srv.log()[-3000:]
-    assert result.errors == [] and result.unanswered == 0, result.errors[:5]
-    assert result.statuses == {200: result.sent}
-    assert left == [], f"kafka spool not drained: {left}"
-    assert files.torn == [], files.torn[:5]
-    assert set(files.ids) == sent_ids and files.duplicates == 0
-    assert set(in_kafka) == sent_ids, f"missing in kafka: {sorted(sent_ids - set(in_kafka))[:20]}"
-    assert dup_kafka == 0

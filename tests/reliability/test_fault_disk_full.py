@@ -4,7 +4,6 @@ every event exactly once and no torn line."""
 
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,12 +17,10 @@ from reliability.common import (
     Row,
     Sampler,
     beacon_config,
-    feeder_summary,
+    check_exactly_once,
     requests,
-    scan_files,
-    scan_kafka,
     sleep_until,
-    wait_spool_empty,
+    stop_and_collect,
 )
 from support.beacon_server import BeaconServer
 from support.faults import Tmpfs
@@ -72,45 +69,19 @@ def test_disk_full_for_files_then_space_freed(
         fs.grow(BIG)
         full_s = time.monotonic() - t_full
         sleep_until(time.monotonic() + AFTER_S)
-        result = load.stop()
-        elapsed = time.monotonic() - t0
-        in_kafka = scan_kafka(kafka_broker.bootstrap, topic, result.sent)
-        left = wait_spool_empty(srv, "file")
-        sampler.stop()
-        code = srv.stop(signal.SIGTERM)
+        out = stop_and_collect(
+            srv, load, sampler, t0, (kafka_broker.bootstrap, topic), spool="file"
+        )
     finally:
         sampler.stop()
         if srv.proc is not None and srv.proc.poll() is None:
             srv.stop()
-    files = scan_files([srv.data_dir])
-    accepted = result.statuses.get(200, 0)
-    sent_ids = set(range(result.sent))
-    dup_kafka = sum(c - 1 for c in in_kafka.values())
-    lost = len(sent_ids - set(files.ids)) + len(sent_ids - set(in_kafka))
-    record(
-        Row(
-            fault=f"disk full for files {full_s:.0f}s (tmpfs {SMALL}, then {BIG})",
-            sent=result.sent,
-            accepted=accepted,
-            in_files=len(files.ids),
-            in_kafka=len(in_kafka),
-            dup_kafka=dup_kafka,
-            dup_files=files.duplicates,
-            lost=lost,
-            failed=result.sent - accepted,
-            seconds=round(elapsed, 1),
-            notes=f"file backend failing seen: {sampler.file_failing_seen}; tmpfs used "
-            f"{used_full} B when full; torn lines {len(files.torn)}; "
-            f"/healthz seen {dict(sampler.health)}; {feeder_summary(srv.log())}",
-        )
+    check_exactly_once(
+        srv,
+        out,
+        f"disk full for files {full_s:.0f}s (tmpfs {SMALL}, then {BIG})",
+        f"file backend failing seen: {sampler.file_failing_seen}; tmpfs used "
+        f"{used_full} B when full; /healthz seen {dict(sampler.health)}",
+        record,
     )
-    assert code == 0, srv.log()[-3000:]
     assert sampler.file_failing_seen, "the disk never filled up"
-    assert result.errors == [] and result.unanswered == 0, result.errors[:5]
-    assert result.statuses == {200: result.sent}
-    assert left == [], f"file spool not drained: {left}"
-    assert files.torn == [], files.torn[:5]
-    assert set(files.ids) == sent_ids, f"missing in files: {sorted(sent_ids - set(files.ids))[:20]}"
-    assert files.duplicates == 0
-    assert set(in_kafka) == sent_ids, f"missing in kafka: {sorted(sent_ids - set(in_kafka))[:20]}"
-    assert dup_kafka == 0

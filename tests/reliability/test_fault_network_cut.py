@@ -18,13 +18,14 @@ from reliability.common import (
     Row,
     Sampler,
     beacon_config,
-    feeder_summary,
+    check_exactly_once,
     memory_bound,
     requests,
     scan_files,
     scan_kafka,
     sleep_until,
     spool_segments,
+    stop_and_collect,
     wait_spool_empty,
 )
 from support.admin import stats
@@ -85,46 +86,19 @@ def test_network_cut_to_broker_loses_nothing(
         proxy.heal()
         cut_s = time.monotonic() - t_cut
         sleep_until(time.monotonic() + AFTER_S)
-        result = load.stop()
-        elapsed = time.monotonic() - t0
-        in_kafka = scan_kafka(bootstrap, topic, result.sent)
-        left = wait_spool_empty(srv, "kafka")
-        sampler.stop()
-        code = srv.stop(signal.SIGTERM)
+        out = stop_and_collect(srv, load, sampler, t0, (bootstrap, topic), spool="kafka")
     finally:
         sampler.stop()
         if srv.proc is not None and srv.proc.poll() is None:
             srv.stop()
-    files = scan_files([srv.data_dir])
-    accepted = result.statuses.get(200, 0)
-    sent_ids = set(range(result.sent))
-    dup_kafka = sum(c - 1 for c in in_kafka.values())
-    lost = len(sent_ids - set(files.ids)) + len(sent_ids - set(in_kafka))
-    record(
-        Row(
-            fault=f"network cut to broker {cut_s:.0f}s (blackhole proxy)",
-            sent=result.sent,
-            accepted=accepted,
-            in_files=len(files.ids),
-            in_kafka=len(in_kafka),
-            dup_kafka=dup_kafka,
-            dup_files=files.duplicates,
-            lost=lost,
-            failed=result.sent - accepted,
-            seconds=round(elapsed, 1),
-            notes=f"proxy connections {conns_before} before the cut, {proxy.connections} "
-            f"total; kafka reported down: {sampler.kafka_down_seen}; "
-            f"/healthz seen {dict(sampler.health)}; {feeder_summary(srv.log())}",
-        )
+    check_exactly_once(
+        srv,
+        out,
+        f"network cut to broker {cut_s:.0f}s (blackhole proxy)",
+        f"proxy connections {conns_before} before the cut, {proxy.connections} total; "
+        f"kafka reported down: {sampler.kafka_down_seen}; /healthz seen {dict(sampler.health)}",
+        record,
     )
-    assert code == 0, srv.log()[-3000:]
-    assert result.errors == [] and result.unanswered == 0, result.errors[:5]
-    assert result.statuses == {200: result.sent}
-    assert left == [], f"kafka spool not drained: {left}"
-    assert files.torn == [], files.torn[:5]
-    assert set(files.ids) == sent_ids and files.duplicates == 0
-    assert set(in_kafka) == sent_ids, f"missing in kafka: {sorted(sent_ids - set(in_kafka))[:20]}"
-    assert dup_kafka == 0
 
 
 #: A small queue, so that README's bound is small enough for the test to tell it apart from

@@ -99,6 +99,54 @@ def event_ts_ms(value: bytes) -> int:
     return (datetime.fromisoformat(when_s) - _EPOCH) // timedelta(milliseconds=1)
 
 
+def producer_settings(cfg: Config, reports: bool) -> dict[str, Any]:
+    """librdkafka settings: beacon's defaults, the config's `producer` over them, and which
+    deliveries are reported (the feeder's business, not the config's: see the module doc)."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": cfg.kafka.bootstrap_servers,
+        **PRODUCER_DEFAULTS,
+        **cfg.kafka.producer,
+    }
+    conf["delivery.report.only.error"] = not reports
+    return conf
+
+
+def make_producer(cfg: Config, conf: dict[str, Any]) -> Any:
+    """A Producer with `conf`; raises KafkaException for settings librdkafka refuses."""
+    try:
+        return Producer(conf)
+    except KafkaException:
+        if "compression.type" in cfg.kafka.producer:
+            raise
+    # A librdkafka built without lz4: fall back to snappy, then no compression.
+    for codec in ("snappy", "none"):
+        conf["compression.type"] = codec
+        try:
+            producer = Producer(conf)
+        except KafkaException:
+            continue
+        log.warning("lz4 unavailable in librdkafka, compressing with %s", codec)
+        return producer
+    return Producer(conf)
+
+
+def producer_problems(cfg: Config) -> list[str]:
+    """What librdkafka refuses in `backends.kafka.producer` (an unknown key, a bad value, a
+    conflict with beacon's defaults), as config problems: found by creating, and at once
+    destroying, a producer with the settings the feeder would use. No message is sent."""
+    if not cfg.kafka.enabled:
+        return []
+    try:
+        producer = make_producer(cfg, producer_settings(cfg, reports=False))
+    except KafkaException as e:
+        err = e.args[0] if e.args else e
+        return [f"backends.kafka.producer: {err.str() if isinstance(err, KafkaError) else err}"]
+    except (TypeError, ValueError) as e:
+        return [f"backends.kafka.producer: {e}"]
+    del producer  # rd_kafka_destroy: its threads end here
+    return []
+
+
 def _is_fatal(e: KafkaException) -> bool:
     err = e.args[0] if e.args else None
     return isinstance(err, KafkaError) and bool(err.fatal())
@@ -165,34 +213,13 @@ class KafkaFeeder:
     # -- lifecycle ------------------------------------------------------------------------
 
     def _producer_config(self, reports: bool = True) -> dict[str, Any]:
-        conf: dict[str, Any] = {
-            "bootstrap.servers": self.cfg.kafka.bootstrap_servers,
-            **PRODUCER_DEFAULTS,
-            "error_cb": self._on_error,
-        }
-        conf.update(self.cfg.kafka.producer)
-        # Which deliveries are reported is the feeder's business, not the config's.
+        conf = producer_settings(self.cfg, reports)
+        conf["error_cb"] = self._on_error
         conf["on_delivery"] = self._on_live if reports else self._on_fast
-        conf["delivery.report.only.error"] = not reports
         return conf
 
     def _make_producer(self, reports: bool) -> Any:
-        conf = self._producer_config(reports)
-        try:
-            return Producer(conf)
-        except KafkaException:
-            if "compression.type" in self.cfg.kafka.producer:
-                raise
-        # A librdkafka built without lz4: fall back to snappy, then no compression.
-        for codec in ("snappy", "none"):
-            conf["compression.type"] = codec
-            try:
-                producer = Producer(conf)
-            except KafkaException:
-                continue
-            log.warning("lz4 unavailable in librdkafka, compressing with %s", codec)
-            return producer
-        return Producer(conf)
+        return make_producer(self.cfg, self._producer_config(reports))
 
     def _producers(self) -> list[Any]:
         return [p for p in (self.producer, self.reporter) if p is not None]
