@@ -5,6 +5,7 @@ feeder spools what it cannot deliver and replays it."""
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import time
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from beacon._beacon import Ingest, KafkaQueue
 from beacon.backends.kafka import KafkaFeeder
@@ -236,3 +238,59 @@ def test_live_deliveries_are_counted_without_success_reports(
             for m in consume_all(kafka_broker.bootstrap, f["kafka_topic"], n // 3, 60.0)
         )
         assert set(got) == set(range(idx, n, 3)) and max(got.values()) == 1
+
+
+def _create_topic(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 1, 1, config=config)]).values():
+        future.result(30)
+
+
+def _rejected_lines(cfg: Config) -> list[dict[str, Any]]:
+    files = sorted((cfg.spool_dir / "kafka-rejected").glob("*.jsonl"))
+    return [json.loads(ln) for f in files for ln in f.read_text().splitlines()]
+
+
+def test_messages_kafka_refuses_for_good_are_filed_not_retried(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """A message larger than the topic allows (the broker refuses it) and one larger than
+    the producer's message.max.bytes (librdkafka refuses it) are written to the rejected
+    file with topic, key, timestamp and error, and counted; neither is spooled for a retry
+    that cannot succeed, the backend stays up, and the messages around them arrive."""
+    tag = uuid.uuid4().hex[:8]
+    _create_topic(kafka_broker.bootstrap, f"alpha-{tag}", {"max.message.bytes": "2000"})
+    cfg = _config(
+        tmp_path, kafka_broker.bootstrap, {"message.max.bytes": 5000, "linger.ms": 1}, tag
+    )
+    ingest, queue, feeder = _start_feeder(cfg)
+    # Random hex: lz4 cannot shrink it below the limits (the broker judges compressed
+    # batches); both stay within the 8 KiB query limit.
+    noise = secrets.token_hex(1300)  # 2,600 characters: beyond the topic's 2,000 bytes
+    huge = secrets.token_hex(3000)  # 6,000: beyond the producer's message.max.bytes
+    # One at a time, each awaited: a message batched with a refused one would be refused
+    # with it (the broker judges batches), and the first waits for the producer's id.
+    steps = [
+        ("/track?uid=u0&n=0", "delivered", 1),
+        (f"/track?uid=u1&n=1&pad={noise}", "rejected", 1),  # by the broker
+        ("/track?uid=u2&n=2", "delivered", 2),
+        (f"/track?uid=u3&n=3&pad={huge}", "rejected", 2),  # by librdkafka
+        ("/track?uid=u4&n=4", "delivered", 3),
+    ]
+    for target, counter, n in steps:
+        assert ingest.handle(target.encode(), b"alpha.test") == 200
+        _wait_for(feeder, counter, n)
+    stats = feeder.stats()
+    feeder.stop(timeout_s=10.0)
+    ingest.shutdown()
+    assert stats["rejected"] == 2 and stats["delivered"] == 3, stats
+    assert stats["failed"] == 0 and stats["spooled"] == 0 and queue.spool_pending() == 0
+    assert feeder.healthy
+    rejected = sorted(_rejected_lines(cfg), key=lambda r: r["key"])
+    assert [r["key"] for r in rejected] == ["u1", "u3"]
+    for r in rejected:
+        assert r["topic"] == f"alpha-{tag}" and "too large" in r["error"].lower(), r
+        event = json.loads(r["event"])
+        assert r["ts_ms"] == ts_ms(event["ts"]) and event["params"]["uid"] == r["key"]
+    got = consume_all(kafka_broker.bootstrap, f"alpha-{tag}", 3, 60.0)
+    assert sorted(json.loads(m.value())["params"]["n"] for m in got) == ["0", "2", "4"]

@@ -63,6 +63,7 @@ def backends(server: Server, native: dict[str, dict[str, Any]]) -> dict[str, dic
             "buffered": k["buffered"],
             "delivered": feeder.get("delivered", 0),
             "failed": feeder.get("failed", 0),
+            "rejected": feeder.get("rejected", 0),
             "spooled": k["spooled"],
             "replayed": k["replayed"],
             "dropped": k["dropped"],

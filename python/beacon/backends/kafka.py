@@ -67,6 +67,14 @@ PROBE_INTERVAL_S = 5.0
 #: Replay only while librdkafka holds fewer messages than this share of its buffer.
 REPLAY_BUFFER_SHARE = 0.5
 
+#: Errors about the message itself, not the cluster (too large for the topic, a record the
+#: broker refuses): retrying cannot help, so such a message is written to the rejected file
+#: (`<spool_dir>/kafka-rejected/<UTC date>.jsonl`) and counted, instead of being spooled and
+#: retried forever while the backend flaps between down and up.
+REJECTED_ERRORS = frozenset(
+    {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_RECORD, KafkaError.INVALID_MSG_SIZE}
+)
+
 #: librdkafka settings; `backends.kafka.producer` from the config is applied over them.
 #: 100k buffered messages ride out a few seconds of a 50k msg/s peak or a 30 s+ outage at
 #: moderate traffic before BufferError sends the rest to the spool; a message waits up to
@@ -188,6 +196,11 @@ class KafkaFeeder:
         self._fast_failed = 0
         self._fast_delivered = 0
         self.spool_dropped = 0
+        self.rejected = 0
+        self.rejected_dir = cfg.spool_dir / "kafka-rejected"
+        # Messages Kafka refused for good: (topic, value, key, ts_ms, error), written after
+        # each poll.
+        self._rejected_msgs: list[tuple[str, bytes, bytes | None, int, str]] = []
         self._replayed_unreported = 0
         # Health.
         self._up = True
@@ -279,6 +292,7 @@ class KafkaFeeder:
             "replayed": self.replayed,
             "spooled": self.spooled,
             "spool_dropped": self.spool_dropped,
+            "rejected": self.rejected,
             "in_flight": sum(len(p) for p in self._producers()),
             "buffered": self.queue.buffered(),
             "spool_pending": self.queue.spool_pending(),
@@ -314,16 +328,19 @@ class KafkaFeeder:
         self._fail(err, msg)
 
     def _fail(self, err: KafkaError, msg: Any) -> None:
+        value = msg.value()
+        ts = msg.timestamp()[1]
+        if ts < 0:  # librdkafka reports no timestamp with a failed delivery
+            ts = event_ts_ms(value)
+        if err.code() in REJECTED_ERRORS:
+            self._rejected_msgs.append((msg.topic(), value, msg.key(), ts, err.str()))
+            return
         self.failed += 1
         if self._up or self._last_error != err.str():
             self._last_error = err.str()
             if err.code() != KafkaError._PURGE_QUEUE:
                 log.warning("delivery failed (%s), spooling", err.str())
         self._up = False
-        value = msg.value()
-        ts = msg.timestamp()[1]
-        if ts < 0:  # librdkafka reports no timestamp with a failed delivery
-            ts = event_ts_ms(value)
         self._failed_msgs.append(
             (self.flavor_of.get(msg.topic(), UNKNOWN_FLAVOR), value, msg.key(), ts)
         )
@@ -353,9 +370,38 @@ class KafkaFeeder:
             self.spool_dropped += len(msgs) - n
             log.error("spool write failed, %d messages dropped", len(msgs) - n)
 
+    def _write_rejected(self) -> None:
+        """Appends the messages Kafka refused for good to today's rejected file."""
+        msgs, self._rejected_msgs = self._rejected_msgs, []
+        lines = []
+        for topic, value, key, ts, error in msgs:
+            record = {
+                "topic": topic,
+                "key": key.decode("utf-8", "replace") if key is not None else None,
+                "ts_ms": ts,
+                "error": error,
+                "event": value.decode("utf-8", "replace"),
+            }
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        path = self.rejected_dir / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+        try:
+            self.rejected_dir.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as f:
+                f.write("".join(lines))
+        except OSError as e:
+            self.spool_dropped += len(msgs)
+            log.error("cannot write %d rejected messages to %s: %s", len(msgs), path, e)
+            return
+        if self.rejected == 0 or msgs[0][4] != self._last_error:
+            log.warning("Kafka refused %d messages (%s): kept in %s", len(msgs), msgs[0][4], path)
+            self._last_error = msgs[0][4]
+        self.rejected += len(msgs)
+
     def _after_poll(self) -> None:
-        """Spools failed delivery reports, counts `producer`'s deliveries and reports replay
-        progress to the Rust counters."""
+        """Spools failed delivery reports, files rejected ones, counts `producer`'s
+        deliveries and reports replay progress to the Rust counters."""
+        if self._rejected_msgs:
+            self._write_rejected()
         if self.producer is not None:
             # len() also counts queued events (a few), so this can lag; it never runs ahead.
             delivered = self._fast_produced - self._fast_failed - len(self.producer)
@@ -378,20 +424,23 @@ class KafkaFeeder:
 
     def _produce(
         self, producer: Any, batch: list[Message], on_delivery: Any, spool_rest: bool = True
-    ) -> int:
+    ) -> tuple[int, int]:
         """Hands `batch` to `producer`; on a persistent BufferError spools the rest (or with
-        `spool_rest=False` leaves it to the caller). Returns how many were handed over."""
-        n = self._produce_into(producer, batch, on_delivery, spool_rest)
-        self.produced += n
+        `spool_rest=False` leaves it to the caller). Returns how many messages of `batch`
+        were dealt with, and how many of those were handed over (the others were refused
+        for good, see REJECTED_ERRORS, and will have no delivery report)."""
+        done, refused = self._produce_into(producer, batch, on_delivery, spool_rest)
+        self.produced += done - refused
         if producer is self.producer:
-            self._fast_produced += n
-        return n
+            self._fast_produced += done - refused
+        return done, done - refused
 
     def _produce_into(
         self, producer: Any, batch: list[Message], on_delivery: Any, spool_rest: bool
-    ) -> int:
+    ) -> tuple[int, int]:
         produce = producer.produce
         topics = self.topics
+        refused = 0
         i = 0
         n = len(batch)
         polled = False
@@ -403,6 +452,13 @@ class KafkaFeeder:
                 # keyword parsing per message.
                 produce(topic, value, key, -1, on_delivery, None, ts)
             except KafkaException as e:
+                err = e.args[0] if e.args else None
+                if isinstance(err, KafkaError) and err.code() in REJECTED_ERRORS:
+                    # librdkafka's own check (message.max.bytes): this message, not Kafka.
+                    self._rejected_msgs.append((topic, value, key, ts, err.str()))
+                    refused += 1
+                    i += 1
+                    continue
                 # A fatal producer error (the idempotent producer cannot go on) or a local
                 # one: keep the rest on disk; the loop replaces a fatally failed producer.
                 log.error("produce failed (%s), spooling", e)
@@ -410,7 +466,7 @@ class KafkaFeeder:
                 self._fatal = self._fatal or _is_fatal(e)
                 if spool_rest:
                     self._spool(batch[i:])
-                return i
+                return i, refused
             except BufferError:
                 self.buffer_errors += 1
                 if not polled:  # once per batch: let librdkafka hand off what it can
@@ -427,9 +483,9 @@ class KafkaFeeder:
                 self._up = False
                 if spool_rest:
                     self._spool(batch[i:])
-                return i
+                return i, refused
             i += 1
-        return n
+        return n, refused
 
     def _replay_step(self, live_busy: bool) -> None:
         """Produces the next chunk of the spool segment being replayed, within the rate."""
@@ -467,9 +523,9 @@ class KafkaFeeder:
             )
         chunk = self._replay[self._replay_pos : self._replay_pos + budget]
         # What librdkafka cannot take now stays in memory for the next step (no re-spooling).
-        done = self._produce(self.reporter, chunk, self._on_replay, spool_rest=False)
+        done, handed = self._produce(self.reporter, chunk, self._on_replay, spool_rest=False)
         self._replay_pos += done
-        self._replay_outstanding += done
+        self._replay_outstanding += handed
         self._replay_tokens -= done
 
     def _run(self) -> None:
