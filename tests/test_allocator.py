@@ -4,6 +4,7 @@ the kernel reports the result in /proc/<pid>/status."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -19,12 +20,28 @@ PROBE = (
 )
 
 
+PR_SET_THP_DISABLE = 41
+
+
+def _thp_allowed() -> None:
+    """In the child before exec: undo a THP_DISABLE inherited from this test process (it
+    is inherited across fork and exec, and importing beacon here set it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_THP_DISABLE, 0)")
+
+
 def thp_enabled(env_value: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ALLOW_THP"}
     if env_value is not None:
         env["MIMALLOC_ALLOW_THP"] = env_value
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=_thp_allowed,
     )
     return out.stdout.strip()
 
