@@ -66,6 +66,8 @@ PROBE_CHUNK = 100
 PROBE_INTERVAL_S = 5.0
 #: Replay only while librdkafka holds fewer messages than this share of its buffer.
 REPLAY_BUFFER_SHARE = 0.5
+#: Bytes per message assumed when librdkafka's buffer is capped in bytes (events are ~300).
+REPLAY_MESSAGE_BYTES = 512
 
 #: Errors about the message itself, not the cluster (too large for the topic, a record the
 #: broker refuses): retrying cannot help, so such a message is written to the rejected file
@@ -247,8 +249,13 @@ class KafkaFeeder:
     def start(self) -> None:
         self.producer = self._make_producer(reports=False)
         self.reporter = self._make_producer(reports=True)
-        qmax = self._producer_config().get("queue.buffering.max.messages", 100_000)
-        self._queue_max = int(qmax)
+        conf = self._producer_config()
+        kbytes = int(conf.get("queue.buffering.max.kbytes", 1_048_576))
+        # The replay's share of librdkafka's buffer is counted in messages: with a byte cap,
+        # in messages of a generous event size, so the replay does not fill it (BufferError
+        # would mark the backend down in the middle of a replay).
+        qmax = int(conf.get("queue.buffering.max.messages", 100_000))
+        self._queue_max = min(qmax, kbytes * 1024 // REPLAY_MESSAGE_BYTES)
         self._thread = threading.Thread(target=self._run, name="beacon-kafka", daemon=False)
         self._thread.start()
         pending = self.queue.spool_pending()
