@@ -93,6 +93,7 @@ def test_every_event_reaches_file_and_kafka_exactly_once(
             if kafka["spool_pending"] == 0 and kafka["buffered"] == 0:
                 break
             time.sleep(0.5)
+        print(f"\nkafka backend before stop: {kafka}")
         code = srv.stop(signal.SIGTERM)
         assert code == 0, srv.log()[-3000:]
     stopped = [ln for ln in srv.log().splitlines() if "kafka: stopped:" in ln]
