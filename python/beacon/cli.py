@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
             cfg = cfg.with_overrides(args.listen, args.data_dir, args.admin_listen)
     except ConfigError as e:
         _fail(e.problems)
-    if cfg.kafka.enabled:
+    # Workers were started by a supervisor that has checked this already.
+    if cfg.kafka.enabled and getattr(args, "worker_index", None) is None:
         from beacon.backends.kafka import producer_problems
 
         # librdkafka's verdict on the producer settings, before anything starts.
