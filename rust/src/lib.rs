@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod backend;
+pub mod body;
 pub mod clock;
 pub mod envelope;
 pub mod event;
