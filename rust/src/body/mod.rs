@@ -6,6 +6,7 @@
 //! runs them.
 
 pub mod encoding;
+pub mod multipart;
 
 use std::fmt;
 
