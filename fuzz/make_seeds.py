@@ -1,5 +1,6 @@
 """Writes the committed seed corpus: fuzz/corpus/<target>/seed-<sha1> files from the
-curated queries in tests/query_cases.py plus a few hand-picked hostile ones.
+curated queries in tests/query_cases.py plus a few hand-picked hostile ones, and for the
+body target a few POST bodies in its input layout.
 Run from the repository root: python3 fuzz/make_seeds.py"""
 
 from __future__ import annotations
@@ -38,3 +39,34 @@ flat = [q for q, _ in FLAT_CASES] + HAND
 rack = rack_cases() + HAND
 write("query_flat", flat + rack)
 write("query_rack", rack + flat)
+
+
+def body_seed(selector: int, ce: bytes, ct: bytes, body: bytes, max_: int = 0xFFFF,
+              max_params: int = 16) -> bytes:
+    """fuzz/fuzz_targets/body.rs input: selector, limit (u16 LE), max_params, then the
+    Content-Encoding and Content-Type lines and the body."""
+    return bytes([selector]) + max_.to_bytes(2, "little") + bytes([max_params]) \
+        + ce + b"\n" + ct + b"\n" + body
+
+
+GZIP, DEFLATE, BR, ZSTD, PACK, RAW, FIELDS = 1, 2, 3, 4, 8, 16, 32
+CHROMIUM = (
+    b"------WebKitFormBoundaryAbC123\r\n"
+    b'Content-Disposition: form-data; name="ev"\r\n\r\npageview\r\n'
+    b"------WebKitFormBoundaryAbC123\r\n"
+    b'Content-Disposition: form-data; name="f"; filename="blob"\r\n'
+    b"Content-Type: application/octet-stream\r\n\r\n\x00\x01\r\n"
+    b"------WebKitFormBoundaryAbC123--\r\n"
+)
+BODY = [
+    body_seed(0, b"", b"multipart/form-data; boundary=----WebKitFormBoundaryAbC123", CHROMIUM),
+    body_seed(GZIP | PACK, b"gzip", b'multipart/form-data; boundary="a b"',
+              b'--a b\r\nContent-Disposition: form-data; name="a[b]"\r\n\r\n1\r\n--a b--'),
+    body_seed(DEFLATE | PACK | RAW, b"deflate, identity", b"multipart/form-data; boundary=x",
+              b"pre\r\n--x\r\nContent-Disposition: form-data; name=u\r\n\r\n\xce\xba\r\n--x--"),
+    body_seed(ZSTD | PACK | FIELDS, b"zstd", b"text/plain",
+              b'ev\0view\0uid\x0042\0a"b\\c\0v\r\n--x\0', max_params=4),
+    body_seed(BR, b"br", b"application/x-www-form-urlencoded",
+              (ROOT / "rust/src/body/testdata/hello.br").read_bytes(), max_=20),
+]
+write("body", BODY)
