@@ -1,6 +1,8 @@
-//! Criterion benchmarks of the Rust core: the query encoders, the event envelope and the
-//! ring. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
+//! Criterion benchmarks of the Rust core: the query encoders, the event envelope, the ring
+//! and POST body decoding. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
 
+use _beacon::body::encoding::{decode_into, ContentEncoding};
+use _beacon::body::multipart::to_query;
 use _beacon::clock::{parse_tz, Day, Stamper};
 use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
@@ -9,6 +11,7 @@ use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
+use std::io::Write;
 use std::sync::Arc;
 
 const REALISTIC: &[u8] = b"ev=pageview&uid=7f3c2a9e-1b4d-4c8e-9f2a-6d5e4c3b2a10&sid=9a8b7c6d\
@@ -88,5 +91,40 @@ fn ring(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, encoders, envelope, ring);
+/// What Chromium sends for a `FormData` with three fields (`navigator.sendBeacon`).
+const FORM: &[u8] = b"------WebKitFormBoundaryAbC123xYz789Qq\r\n\
+Content-Disposition: form-data; name=\"ev\"\r\n\r\npageview\r\n\
+------WebKitFormBoundaryAbC123xYz789Qq\r\n\
+Content-Disposition: form-data; name=\"uid\"\r\n\r\n7f3c2a9e-1b4d-4c8e-9f2a-6d5e4c3b2a10\r\n\
+------WebKitFormBoundaryAbC123xYz789Qq\r\n\
+Content-Disposition: form-data; name=\"url\"\r\n\r\nhttps://www.example.gr/search?q=laptop 15\r\n\
+------WebKitFormBoundaryAbC123xYz789Qq--\r\n";
+
+fn body(c: &mut Criterion) {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(REALISTIC).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut out = Vec::with_capacity(64 << 10);
+    let mut g = c.benchmark_group("body");
+    g.throughput(Throughput::Bytes(REALISTIC.len() as u64));
+    g.bench_function("gzip/realistic_300b", |b| {
+        b.iter(|| decode_into(black_box(&gz), ContentEncoding::Gzip, 64 << 10, &mut out).unwrap())
+    });
+    g.throughput(Throughput::Bytes(FORM.len() as u64));
+    g.bench_function("multipart/chromium_3_fields", |b| {
+        b.iter(|| {
+            out.clear();
+            to_query(
+                black_box(FORM),
+                b"----WebKitFormBoundaryAbC123xYz789Qq",
+                256,
+                &mut out,
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encoders, envelope, ring, body);
 criterion_main!(benches);
