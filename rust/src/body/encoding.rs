@@ -269,7 +269,10 @@ fn unzstd(mut body: &[u8], sink: &mut Sink) -> Result<(), BodyError> {
         // costs about `max` plus one block (128 KiB), not its window.
         let room = sink.max - sink.len;
         let finished = dec
-            .decode_blocks(&mut body, BlockDecodingStrategy::UptoBytes(room + 1))
+            .decode_blocks(
+                &mut body,
+                BlockDecodingStrategy::UptoBytes(room.saturating_add(1)),
+            )
             .map_err(|_| CORRUPT)?;
         if !finished {
             return Err(BodyError::TooLarge { max: sink.max });
@@ -721,6 +724,28 @@ mod tests {
         // Exponent 13 (8 MiB) is fine.
         let frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 13 << 3, 0x01, 0x00, 0x00];
         assert_eq!(decode(&frame, Zstd, MAX).unwrap(), b"");
+    }
+
+    #[test]
+    fn no_limit_at_all_still_decodes() {
+        for (enc, body) in [
+            (Identity, HELLO.as_bytes().to_vec()),
+            (Gzip, gzip(HELLO.as_bytes())),
+            (Deflate, zlib(HELLO.as_bytes())),
+            (Brotli, HELLO_BR.to_vec()),
+            (Zstd, HELLO_ZST.to_vec()),
+        ] {
+            assert_eq!(
+                decode(&body, enc, usize::MAX).unwrap(),
+                HELLO.as_bytes(),
+                "{enc:?}"
+            );
+        }
+        // A zstd frame of several 128 KiB blocks.
+        let long = HELLO.repeat(10_000);
+        let level = ruzstd::encoding::CompressionLevel::Fastest;
+        let body = ruzstd::encoding::compress_to_vec(long.as_bytes(), level);
+        assert_eq!(decode(&body, Zstd, usize::MAX).unwrap(), long.as_bytes());
     }
 
     #[test]
