@@ -28,8 +28,10 @@ NOT_OUTCOMES = frozenset({"idle_closed", "connections", "multipart_file_skipped"
 def config(page_origin: str) -> dict[str, Any]:
     """`web` is what the browsers and clients talk to (127.0.0.1, CORS for the test page's
     origin, JSON bodies); `proxied` is only reached by absolute-form targets; `other` has no
-    allowed origins. No default flavor: an unknown Host is refused."""
+    allowed origins. No default flavor: an unknown Host is refused. Lines reach the files
+    every 20 ms, so the waits for stored events are short."""
     return {
+        "backends": {"file": {"flush_interval_ms": 20}},
         "flavors": [
             {
                 "name": "web",
@@ -63,8 +65,10 @@ def tag() -> str:
 
 
 def mark(srv: BeaconServer) -> dict[str, int]:
-    """How many events each flavor holds now."""
-    return {flavor: len(srv.lines(flavor)) for flavor in HOSTS}
+    """How many events each flavor holds once everything answered so far is written (a
+    sentinel to each flavor, waited for): a test's window starts after an earlier test's
+    events, even when that test failed before reading them."""
+    return {flavor: _settle(srv, flavor, 0)[1] for flavor in HOSTS}
 
 
 def stored_since(
@@ -77,18 +81,25 @@ def stored_since(
     deadline = time.monotonic() + 15
     while len(srv.lines(flavor)) - since[flavor] < expect and time.monotonic() < deadline:
         time.sleep(0.05)
-    sentinel = tag()
+    return _settle(srv, flavor, since[flavor])[0]
+
+
+def _settle(srv: BeaconServer, flavor: str, start: int) -> tuple[list[dict[str, Any]], int]:
+    """Sends a sentinel to `flavor` and waits for it: (the params stored from line `start`
+    up to the sentinel, the line count after it)."""
+    sentinel = {"sentinel": tag()}
     req = urllib.request.Request(
-        srv.url(f"/track?sentinel={sentinel}"), headers={"Host": HOSTS[flavor]}
+        srv.url(f"/track?sentinel={sentinel['sentinel']}"), headers={"Host": HOSTS[flavor]}
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200, "the sentinel request was refused"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        params = [e["params"] for e in srv.lines(flavor)[since[flavor] :]]
-        if {"sentinel": sentinel} in params:
-            return params[: params.index({"sentinel": sentinel})]
-        time.sleep(0.05)
+        params = [e["params"] for e in srv.lines(flavor)]
+        if sentinel in params:
+            end = params.index(sentinel)
+            return params[start:end], end + 1
+        time.sleep(0.02)
     raise AssertionError(f"the sentinel was not stored in {flavor} within 15 s")
 
 
