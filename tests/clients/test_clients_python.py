@@ -1,4 +1,4 @@
-"""Python's requests and httpx, the same cases for both: params with non-ASCII, a form
+"""Python's requests and httpx, the same cases for both: params with non-ASCII, HEAD, a form
 (`data=`), multipart with a file (`files=`), JSON (`json=`), and one connection reused by a
 Session / Client."""
 
@@ -30,7 +30,16 @@ def test_get_with_non_ascii_params(beacon: BeaconServer, client: Any) -> None:
     params = {"ev": "get", "r": run, "q": "ελληνικά 😀", "sym": "&=+%#?/ x", "ö k": "ü"}
     r = client.get(beacon.url("/track"), params=params, timeout=10)
     assert (r.status_code, r.headers["content-type"], len(r.content)) == (200, "image/gif", 43)
-    assert clients.stored_since(beacon, since) == [params]
+    assert clients.stored_since(beacon, since, expect=1) == [params]
+
+
+def test_head_pixel(beacon: BeaconServer, client: Any) -> None:
+    run, since = clients.tag(), clients.mark(beacon)
+    r = client.head(beacon.url("/track"), params={"ev": "head", "r": run}, timeout=10)
+    assert r.status_code == 200
+    assert (r.headers["content-type"], r.headers["content-length"]) == ("image/gif", "43")
+    assert r.content == b""
+    assert clients.stored_since(beacon, since, expect=1) == [{"ev": "head", "r": run}]
 
 
 def test_form_post(beacon: BeaconServer, client: Any) -> None:
@@ -38,7 +47,7 @@ def test_form_post(beacon: BeaconServer, client: Any) -> None:
     data = {"ev": "form", "r": run, "t": ["1", "ü 2"]}
     r = client.post(beacon.url("/track"), data=data, timeout=10)
     assert r.status_code == 204
-    assert clients.stored_since(beacon, since) == [data]
+    assert clients.stored_since(beacon, since, expect=1) == [data]
 
 
 def test_multipart_with_a_file_stores_the_fields_and_skips_the_file(
@@ -55,7 +64,7 @@ def test_multipart_with_a_file_stores_the_fields_and_skips_the_file(
         "multipart_file_skipped": 1,
         "connections.total": 1,
     }
-    [event] = clients.stored_since(beacon, since)
+    [event] = clients.stored_since(beacon, since, expect=1)
     assert list(event.items()) == list(data.items())  # the text fields, in order
 
 
@@ -64,7 +73,7 @@ def test_json_body(beacon: BeaconServer, client: Any) -> None:
     body = {"ev": "json", "r": run, "n": 1.5, "list": ["a", None], "nested": {"k": True}}
     r = client.post(beacon.url("/track"), json=body, timeout=10)
     assert r.status_code == 204
-    assert clients.stored_since(beacon, since) == [body]
+    assert clients.stored_since(beacon, since, expect=1) == [body]
 
 
 def test_one_connection_is_reused(beacon: BeaconServer, client: Any) -> None:

@@ -72,7 +72,7 @@ def mark(srv: BeaconServer) -> dict[str, int]:
 
 
 def stored_since(
-    srv: BeaconServer, since: dict[str, int], flavor: str = "web", expect: int = 1
+    srv: BeaconServer, since: dict[str, int], flavor: str = "web", *, expect: int
 ) -> list[dict[str, Any]]:
     """The params of every event `flavor` stored since `since`, and nothing that might still
     be on its way: waits (with a deadline) for `expect` new events, then sends a sentinel to
