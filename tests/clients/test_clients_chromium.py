@@ -67,7 +67,9 @@ def js(value: Any) -> str:
 def visit_other_flavor(beacon: BeaconServer) -> None:
     """A request handled for the `other` flavor (no allowed origins) just before the page's:
     the page's answer must still be decided by the page's own request."""
-    req = urllib.request.Request(beacon.url("/track?ev=other"), headers={"Host": "other.example"})
+    req = urllib.request.Request(
+        beacon.url("/track?ev=other"), headers={"Host": clients.HOSTS["other"]}
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
 
