@@ -1,0 +1,1 @@
+"""Tests with real HTTP clients: Chromium, curl, ab, Go, Node, requests, httpx."""
