@@ -24,7 +24,12 @@ HOST = b"www.example.gr"
 
 def make_ingest(tmp: Path, *, file: bool = True, kafka: bool = False) -> Ingest:
     ingest = Ingest(
-        paths=["/track"], max_bytes=8192, max_params=1000, max_depth=32, ring_capacity=65536
+        paths=["/track"],
+        max_bytes=8192,
+        max_params=1000,
+        max_depth=100,
+        max_body_bytes=65536,
+        ring_capacity=65536,
     )
     ingest.add_flavor(
         "default",

@@ -1,9 +1,11 @@
 //! `Ingest::handle` on sequences of arbitrary requests against an arbitrary configuration
-//! (flavors with hosts, modes, privacy switches, required parameters, dedup; a default
-//! flavor or none; paths; limits; trusted proxies). Each outcome must have a status the
-//! HTTP layer knows and agree with routing (path, Host, DNT, JSON switch); an accepted
-//! request must reach the backend queue as exactly one valid event line carrying only the
-//! meta fields its flavor enables; the per-flavor counts must match what was returned.
+//! (flavors with hosts, modes, privacy switches, required parameters, dedup, allowed
+//! origins; a default flavor or none; paths; limits; trusted proxies), with arbitrary
+//! methods, targets (origin- and absolute-form), bodies, content types and codings. Each
+//! verdict must have a status the HTTP layer knows and agree with routing (path, Host or
+//! authority, method, DNT, CORS); an accepted request must reach the backend queue as
+//! exactly one valid event line carrying only the meta fields its flavor enables; the
+//! per-flavor counts must match what was returned.
 #![no_main]
 
 use beacon_fuzz::beacon;
@@ -12,7 +14,10 @@ use arbitrary::Arbitrary;
 use beacon::backend::Backend;
 use beacon::clock::{parse_tz, Stamper};
 use beacon::flavor::{Flavor, FlavorOptions, HostMap};
-use beacon::ingest::{BodyKind, Ingest, Outcome, Request, OUTCOMES};
+use beacon::cors::Origins;
+use beacon::ingest::{
+    split_target, Headers, Ingest, Method, Outcome, Request, EXTRA_COUNTERS, OUTCOMES,
+};
 use beacon::privacy::{Cidr, IpMode};
 use beacon::query::{Limits, Mode};
 use beacon_fuzz::{check_event_line, ZONES};
@@ -35,12 +40,15 @@ struct FlavorSpec {
     required: Vec<String>,
     key_param: Option<String>,
     dedup: Option<(String, u16)>,
+    origins: Vec<String>,
 }
 
 #[derive(Arbitrary, Debug)]
 enum Target {
     /// A configured path (by index) and a query.
     Path(u8, Option<Vec<u8>>),
+    /// The same in absolute form, with a flavor's host (by index) as the authority.
+    Absolute(u8, u8, u8, Option<Vec<u8>>),
     Raw(Vec<u8>),
 }
 
@@ -61,9 +69,13 @@ enum Addr {
 #[derive(Arbitrary, Debug)]
 struct Req {
     dt_ms: u16,
+    method: u8,
     target: Target,
     host: Host,
-    body: Option<(Vec<u8>, u8)>,
+    body: Option<Vec<u8>>,
+    content_type: Choice,
+    content_encoding: Choice,
+    origin: Option<Choice>,
     peer: Option<Addr>,
     forwarded_for: Option<Vec<Addr>>,
     user_agent: Option<Vec<u8>>,
@@ -80,6 +92,33 @@ struct Input {
     trusted: Vec<String>,
     clock_ms: i64,
     requests: Vec<Req>,
+}
+
+/// A header value: one of a few meaningful ones, or arbitrary bytes.
+#[derive(Arbitrary, Debug)]
+enum Choice {
+    Known(u8),
+    Raw(Vec<u8>),
+    Absent,
+}
+
+const CONTENT_TYPES: [&[u8]; 6] = [
+    b"text/plain;charset=UTF-8",
+    b"application/x-www-form-urlencoded",
+    b"application/json",
+    b"multipart/form-data; boundary=----WebKitFormBoundaryx",
+    b"image/png",
+    b"TEXT/PLAIN",
+];
+const CODINGS: [&[u8]; 4] = [b"identity", b"gzip", b"deflate", b"compress"];
+const ORIGINS: [&[u8]; 2] = [b"https://shop.example", b"null"];
+
+fn choose<'a>(c: &'a Choice, known: &[&'a [u8]]) -> Option<&'a [u8]> {
+    match c {
+        Choice::Known(i) => Some(known[*i as usize % known.len()]),
+        Choice::Raw(b) => Some(b),
+        Choice::Absent => None,
+    }
 }
 
 fn backend() -> &'static Arc<Backend> {
@@ -106,10 +145,13 @@ fn run(input: Input) {
     let n = input.flavors.len();
     let default = input.default.map(|d| d as usize % n);
     let mut hosts = HostMap::new(default.map(|d| d as u16));
+    // The oracle's own copy of the routing table.
+    let mut lookup = HostMap::new(default.map(|d| d as u16));
     let mut flavors = Vec::new();
     for (i, f) in input.flavors.iter().enumerate() {
         for h in &f.hosts {
             hosts.insert(h, i as u16);
+            lookup.insert(h, i as u16);
         }
         let opts = FlavorOptions {
             mode: if f.rack { Mode::Rack } else { Mode::Flat },
@@ -123,6 +165,7 @@ fn run(input: Input) {
             dedup_param: f.dedup.as_ref().map(|d| d.0.clone()),
             dedup_ttl_ms: f.dedup.as_ref().map_or(0, |d| d.1 as i64),
             dedup_max_entries: 64,
+            origins: Origins::new(&f.origins),
         };
         let zone = parse_tz(ZONES[f.zone as usize % ZONES.len()]).unwrap();
         flavors.push(Flavor::new(&f.name, Stamper::new(zone), opts));
@@ -137,7 +180,7 @@ fn run(input: Input) {
             max_depth: d as usize,
         },
     };
-    let mut ingest = Ingest::new(flavors, hosts, paths.clone(), limits);
+    let mut ingest = Ingest::new(flavors, hosts, paths.clone(), limits, 1 << 16);
     ingest.trusted_proxies = input
         .trusted
         .iter()
@@ -147,19 +190,25 @@ fn run(input: Input) {
     while backend.queue.pop().is_some() {}
     ingest.backends = vec![backend.clone()];
 
-    let mut counts = vec![[0u64; OUTCOMES.len()]; n + 1];
+    let mut counts = vec![[0u64; OUTCOMES.len() + EXTRA_COUNTERS.len()]; n + 1];
     let mut clock = input.clock_ms;
     for (k, r) in input.requests.iter().enumerate() {
         clock = clock.saturating_add(r.dt_ms as i64);
         ingest.fixed_clock_ms = Some(clock);
+        let with_query = |mut t: Vec<u8>, q: &Option<Vec<u8>>| {
+            if let Some(q) = q {
+                t.push(b'?');
+                t.extend_from_slice(q);
+            }
+            t
+        };
         let target = match &r.target {
-            Target::Path(i, q) => {
-                let mut t = paths[*i as usize % paths.len()].clone().into_bytes();
-                if let Some(q) = q {
-                    t.push(b'?');
-                    t.extend_from_slice(q);
-                }
-                t
+            Target::Path(i, q) => with_query(paths[*i as usize % paths.len()].clone().into(), q),
+            Target::Absolute(i, f, h, q) => {
+                let hs = &input.flavors[*f as usize % n].hosts;
+                let host = hs.get(*h as usize % hs.len().max(1)).map_or("", String::as_str);
+                let path = &paths[*i as usize % paths.len()];
+                with_query(format!("http://{host}{path}").into_bytes(), q)
             }
             Target::Raw(t) => t.clone(),
         };
@@ -177,58 +226,65 @@ fn run(input: Input) {
             Host::Raw(h) => Some(h.clone()),
             Host::Absent => None,
         };
-        let kinds = [BodyKind::Form, BodyKind::Json, BodyKind::Text];
-        let body = r
-            .body
-            .as_ref()
-            .map(|(b, k)| (&b[..], kinds[*k as usize % 3]));
         let peer = r.peer.as_ref().map(addr_bytes);
         let xff = r.forwarded_for.as_ref().map(|hops| {
             let hops: Vec<Vec<u8>> = hops.iter().map(addr_bytes).collect();
             hops.join(&b", "[..])
         });
+        let method = Method::from_code(r.method % 5);
+        let origin = r.origin.as_ref().and_then(|o| choose(o, &ORIGINS));
         let req = Request {
+            method,
             target: &target,
-            host: host.as_deref(),
-            body,
+            headers: Headers {
+                host: host.as_deref(),
+                user_agent: r.user_agent.as_deref(),
+                referer: r.referer.as_deref(),
+                forwarded_for: xff.as_deref(),
+                dnt: r.do_not_track.then_some(&b"1"[..]),
+                gpc: None,
+                origin,
+                content_type: choose(&r.content_type, &CONTENT_TYPES),
+                content_encoding: choose(&r.content_encoding, &CODINGS),
+            },
+            body: r.body.as_deref(),
             peer: peer.as_deref(),
-            forwarded_for: xff.as_deref(),
-            user_agent: r.user_agent.as_deref(),
-            referer: r.referer.as_deref(),
-            do_not_track: r.do_not_track,
         };
-        let outcome = ingest.handle(&req);
+        let v = ingest.handle(&req);
+        let outcome = v.outcome;
         assert!(
-            matches!(outcome.status(), 200 | 400 | 404 | 414),
-            "{outcome:?}"
+            matches!(v.status, 200 | 204 | 400 | 403 | 404 | 405 | 413 | 414 | 415),
+            "{v:?}"
         );
+        assert_eq!(v.status == 204, method == Method::Post && matches!(outcome, Outcome::Accepted | Outcome::Duplicate | Outcome::DoNotTrack) || outcome == Outcome::Preflight, "{v:?}");
 
-        let path = target.split(|&b| b == b'?').next().unwrap();
-        let routed = paths.iter().any(|p| p.as_bytes() == path);
-        let flavor = ingest.flavor_for(req.host);
-        let row = if routed {
-            flavor.map_or(n, usize::from)
-        } else {
-            n
-        };
+        let t = split_target(&target);
+        let routed = paths.iter().any(|p| p.as_bytes() == t.path);
+        let flavor = lookup.lookup(t.authority.or(req.headers.host));
+        let row = flavor.map_or(n, usize::from);
         counts[row][outcome as usize] += 1;
+        let allowed = flavor.is_some_and(|f| {
+            let spec = &input.flavors[f as usize];
+            origin.is_some_and(|o| Origins::new(&spec.origins).allows(o))
+        });
         if !routed {
             assert_eq!(outcome, Outcome::NotFound, "request {k}");
-            assert_eq!(ingest.last_flavor, None);
+            assert_eq!(v.cors, allowed);
         } else if flavor.is_none() {
             assert_eq!(outcome, Outcome::UnknownHost, "request {k}");
-            assert_eq!(ingest.last_flavor, None);
+            assert!(!v.cors);
         } else {
-            assert_eq!(ingest.last_flavor, flavor);
             let spec = &input.flavors[row];
-            if r.do_not_track && spec.honor_dnt {
-                assert_eq!(outcome, Outcome::DoNotTrack, "request {k}");
-            }
-            if matches!(body, Some((b, BodyKind::Json)) if !b.is_empty()) && !spec.json_bodies {
-                assert!(
-                    matches!(outcome, Outcome::Malformed | Outcome::DoNotTrack),
-                    "request {k}: JSON body without json_bodies gave {outcome:?}"
-                );
+            assert_eq!(v.cors, allowed, "request {k}: {v:?}");
+            assert_eq!(v.preflight, outcome == Outcome::Preflight);
+            match method {
+                Method::Options if allowed => assert_eq!(outcome, Outcome::Preflight),
+                Method::Options => assert_eq!(outcome, Outcome::CorsDenied),
+                Method::Other => assert_eq!(outcome, Outcome::Method),
+                _ if r.do_not_track && spec.honor_dnt && t.query.len() <= limits.max_bytes => {
+                    assert_eq!(outcome, Outcome::DoNotTrack, "request {k}")
+                }
+                _ => {}
             }
         }
         let ev = backend.queue.pop();
@@ -283,5 +339,9 @@ fn run(input: Input) {
             assert!(matches!(obj["params"], Value::Object(_)));
         }
     }
-    assert_eq!(ingest.counts(), &counts[..], "per-flavor counts");
+    // Multipart file parts are counted beside the outcomes: compare the outcomes only.
+    let outcomes = |rows: &[[u64; OUTCOMES.len() + EXTRA_COUNTERS.len()]]| {
+        rows.iter().map(|r| r[..OUTCOMES.len()].to_vec()).collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(ingest.counts()), outcomes(&counts), "per-flavor counts");
 }

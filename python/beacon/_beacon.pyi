@@ -18,18 +18,25 @@ def encode_query(
     *,
     max_bytes: int = 8192,
     max_params: int = 256,
-    max_depth: int = 32,
+    max_depth: int = 100,
 ) -> bytes:
     """Returns the compact JSON object for `query` in `mode` ("flat" or "rack").
 
     Raises MalformedQuery for malformed input, ValueError for an unknown mode."""
+
+HEADER_NAMES: tuple[str, ...]
+"""The request headers `Ingest.request` reads, in slot order."""
+METHODS: tuple[str, ...]
+"""Method names by `Ingest.request` method code."""
+CODE_CORS: int
+CODE_PREFLIGHT: int
 
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
 
 class Ingest:
     """The request path and its backends. Configure with `add_flavor` and the
-    `enable_*` calls, then `start()`; afterwards call `handle()` once per request."""
+    `enable_*` calls, then `start()`; afterwards call `request()` once per request."""
 
     def __init__(
         self,
@@ -38,6 +45,7 @@ class Ingest:
         max_bytes: int,
         max_params: int,
         max_depth: int,
+        max_body_bytes: int,
         ring_capacity: int,
     ) -> None: ...
     def add_flavor(
@@ -57,9 +65,11 @@ class Ingest:
         dedup_param: str | None = None,
         dedup_ttl_s: float = 0.0,
         dedup_max_entries: int = 1_000_000,
+        allowed_origins: list[str] = ...,
     ) -> None:
-        """Adds a flavor; raises ValueError for an unknown time zone, query format or ip
-        mode (`off`, `full`, `anonymized`)."""
+        """Adds a flavor (`allowed_origins`: CORS origins, `"*"` for any); raises
+        ValueError for an unknown time zone, query format or ip mode (`off`, `full`,
+        `anonymized`)."""
     def set_trusted_proxies(self, proxies: list[str]) -> None:
         """Addresses or CIDR blocks whose X-Forwarded-For header is believed."""
     def set_default_flavor(self, name: str | None) -> None:
@@ -81,29 +91,29 @@ class Ingest:
         """The Kafka backend's queue after `start()`; None when Kafka is off."""
     def start(self) -> None:
         """Builds the request path and starts the backend threads."""
-    def handle(
+    def request(
         self,
+        method: int,
         target: bytes,
-        host: bytes | None = None,
-        body: bytes | None = None,
-        body_kind: int = 0,
-        peer: bytes | None = None,
-        forwarded_for: bytes | None = None,
-        user_agent: bytes | None = None,
-        referer: bytes | None = None,
-        do_not_track: bool = False,
+        headers: list[bytes | None],
+        body: bytes | None,
+        peer: bytes | None,
+        /,
     ) -> int:
-        """Handles one request (`target` is `/path?query`); returns the HTTP status:
-        200 (stored, or deliberately not: duplicate, do-not-track), 400 (malformed,
-        unknown host, missing parameter), 404, 414. `body_kind`: 0 urlencoded, 1 JSON,
-        2 text/plain. Pass arguments positionally on the hot path."""
-    @property
-    def last_flavor(self) -> int | None:
-        """Index of the flavor the last `handle()` matched; None if none did."""
-    def flavor_for(self, host: bytes | None) -> int | None:
-        """Index of the flavor a Host header selects; None if none does."""
+        """Handles one request: `method` an index into `METHODS` (4: any other), `target`
+        as sent (origin- or absolute-form), `headers` the values of `HEADER_NAMES` in order
+        (None: absent), `body` the POST body as received. Returns the status in the low 16
+        bits, with `CODE_CORS` (echo the Origin) and `CODE_PREFLIGHT` (add the preflight
+        headers) or-ed in. Counts the outcome per flavor."""
+    def handle(self, target: bytes, host: bytes | None = None) -> int:
+        """A GET of `target` with only a Host header; returns the status."""
+    def check_expect(self, method: int, target: bytes, headers: list[bytes | None], /) -> int:
+        """For `Expect: 100-continue`: 0 to continue, else the final answer's code (as
+        `request()`), counted."""
+    def cors_allowed(self, target: bytes, headers: list[bytes | None], /) -> bool:
+        """Whether an answer to this request carries CORS headers."""
     def set_panic_target(self, target: bytes | None) -> None:
-        """Test hook: `handle()` panics on exactly this target."""
+        """Test hook: a request for exactly this target panics."""
     def set_clock(self, ms: int | None) -> None:
         """Injects the receipt time in ms since the epoch (tests); None: system clock."""
     def reopen(self) -> None:

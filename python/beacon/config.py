@@ -79,7 +79,7 @@ class KafkaBackendConfig:
 class LimitsConfig:
     max_query_bytes: int = 8192
     max_params: int = 256
-    max_depth: int = 32
+    max_depth: int = 100
     max_header_bytes: int = 16384
     max_request_bytes: int = 65536
     max_body_bytes: int = 65536

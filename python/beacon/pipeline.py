@@ -12,6 +12,7 @@ def build_ingest(cfg: Config) -> Ingest:
         max_bytes=cfg.limits.max_query_bytes,
         max_params=cfg.limits.max_params,
         max_depth=cfg.limits.max_depth,
+        max_body_bytes=cfg.limits.max_body_bytes,
         ring_capacity=cfg.ring_capacity,
     )
     for f in cfg.flavors:
@@ -30,6 +31,7 @@ def build_ingest(cfg: Config) -> Ingest:
             dedup_param=f.dedup_param,
             dedup_ttl_s=f.dedup_ttl_s,
             dedup_max_entries=f.dedup_max_entries,
+            allowed_origins=list(f.allowed_origins),
         )
     ingest.set_default_flavor(cfg.default_flavor)
     ingest.set_trusted_proxies(list(cfg.trusted_proxies))

@@ -37,11 +37,6 @@ log = logging.getLogger("beacon.http")
 
 BACKLOG = 4096  # capped by net.core.somaxconn
 GC_THRESHOLD0 = 300
-PREFLIGHT_HEADERS = (
-    b"Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
-    b"Access-Control-Allow-Headers: Content-Type\r\n"
-    b"Access-Control-Max-Age: 86400\r\n"
-)
 
 
 class Server:
@@ -69,12 +64,6 @@ class Server:
         self.started_at = time.time()
         self.gc_stats = GcStats()
         self.health = HealthTracker()
-        self.preflight_headers = PREFLIGHT_HEADERS
-        # Per flavor index: None (any origin) or the allowed origins.
-        self._origins: list[frozenset[bytes] | None] = [
-            None if "*" in f.allowed_origins else frozenset(o.encode() for o in f.allowed_origins)
-            for f in cfg.flavors
-        ]
         self._rid_prefix = os.urandom(3).hex()
         self._rid = 0
 
@@ -93,25 +82,6 @@ class Server:
 
     def count_refusal(self, reason: str) -> None:
         self.refusals[reason] += 1
-
-    # CORS
-
-    def origin_allowed(self, flavor: int | None, origin: bytes) -> bool:
-        if flavor is None:
-            return False
-        allowed = self._origins[flavor]
-        if allowed is None:
-            return bool(self.cfg.flavors[flavor].allowed_origins)
-        return origin in allowed
-
-    @staticmethod
-    def cors_headers(origin: bytes) -> bytes:
-        # The origin is echoed rather than `*`: sendBeacon sends credentials, and browsers
-        # refuse `*` with credentials.
-        return (
-            b"Access-Control-Allow-Origin: " + origin + b"\r\n"
-            b"Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
-        )
 
     # errors
 
@@ -185,8 +155,7 @@ async def _drain(server: Server, public: list[asyncio.Server], signals: _Signals
     while server.connections and time.monotonic() < deadline and not signals.hurry.is_set():
         await asyncio.sleep(0.05)
     for conn in list(server.connections):
-        if conn._transport is not None:
-            conn._transport.close()
+        conn.close()
 
 
 def _raise_fd_limit() -> None:

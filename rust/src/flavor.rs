@@ -2,6 +2,7 @@
 //! lookup.
 
 use crate::clock::Stamper;
+use crate::cors::Origins;
 use crate::json;
 use crate::privacy::IpMode;
 use crate::query::Mode;
@@ -27,6 +28,8 @@ pub struct FlavorOptions {
     pub dedup_param: Option<String>,
     pub dedup_ttl_ms: i64,
     pub dedup_max_entries: usize,
+    /// Origins whose requests get CORS headers.
+    pub origins: Origins,
 }
 
 impl Default for FlavorOptions {
@@ -43,6 +46,7 @@ impl Default for FlavorOptions {
             dedup_param: None,
             dedup_ttl_ms: 0,
             dedup_max_entries: 1_000_000,
+            origins: Origins::default(),
         }
     }
 }

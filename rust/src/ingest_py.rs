@@ -2,15 +2,19 @@
 
 use crate::backend::{Backend, Counters};
 use crate::clock::{parse_tz, Stamper};
+use crate::cors::Origins;
 use crate::filesink::{FileSink, FileSinkConfig};
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
-use crate::ingest::{BodyKind, Ingest, Request, OUTCOMES};
+use crate::ingest::{
+    CountRow, Headers, Ingest, Method, Request, CODE_CORS, CODE_PREFLIGHT, EXTRA_COUNTERS,
+    HEADER_NAMES, METHODS, OUTCOMES,
+};
 use crate::kafka_py::KafkaQueue;
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +32,7 @@ pub struct PyIngest {
     default_flavor: Option<String>,
     paths: Vec<String>,
     limits: Limits,
+    max_body_bytes: usize,
     ring_capacity: usize,
     file: Option<(FileSinkConfig, PathBuf)>,
     kafka_spool: Option<PathBuf>,
@@ -44,12 +49,13 @@ fn err(e: impl std::fmt::Display) -> PyErr {
 #[pymethods]
 impl PyIngest {
     #[new]
-    #[pyo3(signature = (*, paths, max_bytes, max_params, max_depth, ring_capacity))]
+    #[pyo3(signature = (*, paths, max_bytes, max_params, max_depth, max_body_bytes, ring_capacity))]
     fn new(
         paths: Vec<String>,
         max_bytes: usize,
         max_params: usize,
         max_depth: usize,
+        max_body_bytes: usize,
         ring_capacity: usize,
     ) -> Self {
         PyIngest {
@@ -61,6 +67,7 @@ impl PyIngest {
                 max_params,
                 max_depth,
             },
+            max_body_bytes,
             ring_capacity,
             file: None,
             kafka_spool: None,
@@ -75,7 +82,8 @@ impl PyIngest {
     #[pyo3(signature = (
         name, *, hosts, timezone, query_format, required_params, key_param, ip = "off",
         user_agent = false, referer = false, honor_dnt = false, json_bodies = false,
-        dedup_param = None, dedup_ttl_s = 0.0, dedup_max_entries = 1_000_000
+        dedup_param = None, dedup_ttl_s = 0.0, dedup_max_entries = 1_000_000,
+        allowed_origins = Vec::new()
     ))]
     fn add_flavor(
         &mut self,
@@ -93,6 +101,7 @@ impl PyIngest {
         dedup_param: Option<String>,
         dedup_ttl_s: f64,
         dedup_max_entries: usize,
+        allowed_origins: Vec<String>,
     ) -> PyResult<()> {
         let bad = |what: &str, v: &str| PyValueError::new_err(format!("unknown {what} {v:?}"));
         let tz = parse_tz(timezone).ok_or_else(|| bad("time zone", timezone))?;
@@ -113,6 +122,7 @@ impl PyIngest {
             dedup_param,
             dedup_ttl_ms: (dedup_ttl_s * 1000.0) as i64,
             dedup_max_entries,
+            origins: Origins::new(&allowed_origins),
         };
         let flavor = Flavor::new(&name, Stamper::new(tz), opts);
         self.specs.push(FlavorSpec {
@@ -185,7 +195,13 @@ impl PyIngest {
             s.hosts.iter().for_each(|h| hosts.insert(h, i as u16));
         }
         let flavors = self.specs.drain(..).map(|s| s.flavor).collect();
-        let mut ingest = Ingest::new(flavors, hosts, self.paths.clone(), self.limits);
+        let mut ingest = Ingest::new(
+            flavors,
+            hosts,
+            self.paths.clone(),
+            self.limits,
+            self.max_body_bytes,
+        );
         ingest.trusted_proxies = std::mem::take(&mut self.trusted);
         if let Some((cfg, spool_dir)) = self.file.take() {
             let backend = Arc::new(
@@ -211,54 +227,60 @@ impl PyIngest {
         Ok(())
     }
 
-    /// One request: returns the HTTP status (200 stored or deliberately not stored, 400,
-    /// 404, 414). `body_kind`: 0 form, 1 JSON, 2 text/plain. Positional arguments only on
-    /// the hot path: keyword parsing costs more.
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (
-        target, host = None, body = None, body_kind = 0, peer = None, forwarded_for = None,
-        user_agent = None, referer = None, do_not_track = false
-    ))]
-    fn handle(
+    /// One request: `method` an index into `METHODS` (4: any other), `target` as sent,
+    /// `headers` the values of `HEADER_NAMES` in order (None: absent), `body` the POST
+    /// body as received. Returns `Verdict::code()`: the status in the low 16 bits, and
+    /// `CODE_CORS` / `CODE_PREFLIGHT` for the headers to add. The hot path: positional
+    /// arguments only.
+    fn request(
         &mut self,
+        method: u8,
         target: &[u8],
-        host: Option<&[u8]>,
+        headers: &Bound<'_, PyList>,
         body: Option<&[u8]>,
-        body_kind: u8,
         peer: Option<&[u8]>,
-        forwarded_for: Option<&[u8]>,
-        user_agent: Option<&[u8]>,
-        referer: Option<&[u8]>,
-        do_not_track: bool,
-    ) -> PyResult<u16> {
+    ) -> PyResult<u32> {
         let ingest = self.running.as_mut().ok_or_else(|| err("not started"))?;
-        let kind = match body_kind {
-            1 => BodyKind::Json,
-            2 => BodyKind::Text,
-            _ => BodyKind::Form,
-        };
+        let slots = slots(headers);
+        let req = request(method, target, &slots, body, peer);
+        Ok(ingest.handle(&req).code())
+    }
+
+    /// A GET of `target` with only a Host header; returns the status (tests, tools).
+    #[pyo3(signature = (target, host = None))]
+    fn handle(&mut self, target: &[u8], host: Option<&[u8]>) -> PyResult<u16> {
+        let ingest = self.running.as_mut().ok_or_else(|| err("not started"))?;
         let req = Request {
             target,
-            host,
-            body: body.map(|b| (b, kind)),
-            peer,
-            forwarded_for,
-            user_agent,
-            referer,
-            do_not_track,
+            headers: Headers {
+                host,
+                ..Headers::default()
+            },
+            ..Request::default()
         };
-        Ok(ingest.handle(&req).status())
+        Ok(ingest.handle(&req).status)
     }
 
-    /// Index of the flavor the last `handle()` matched, None if none did.
-    #[getter]
-    fn last_flavor(&self) -> Option<u16> {
-        self.running.as_ref().and_then(|i| i.last_flavor)
+    /// For a request announcing its body (`Expect: 100-continue`): 0 to send
+    /// `100 Continue`, else the final answer's code (as `request()`), already counted.
+    fn check_expect(
+        &mut self,
+        method: u8,
+        target: &[u8],
+        headers: &Bound<'_, PyList>,
+    ) -> PyResult<u32> {
+        let ingest = self.running.as_mut().ok_or_else(|| err("not started"))?;
+        let slots = slots(headers);
+        let req = request(method, target, &slots, None, None);
+        Ok(ingest.check_expect(&req).map_or(0, |v| v.code()))
     }
 
-    /// Index of the flavor a Host header selects, None if none does.
-    fn flavor_for(&self, host: Option<&[u8]>) -> Option<u16> {
-        self.running.as_ref().and_then(|i| i.flavor_for(host))
+    /// Whether an answer to this request carries CORS headers: for refusals made before
+    /// the request is complete (413, 431, ...).
+    fn cors_allowed(&self, target: &[u8], headers: &Bound<'_, PyList>) -> bool {
+        let slots = slots(headers);
+        let req = request(0, target, &slots, None, None);
+        self.running.as_ref().is_some_and(|i| i.cors_allowed(&req))
     }
 
     /// Test hook: `handle()` panics on exactly this target (None: never).
@@ -311,9 +333,35 @@ impl PyIngest {
     }
 }
 
-fn outcome_dict<'py>(py: Python<'py>, row: &[u64; OUTCOMES.len()]) -> PyResult<Bound<'py, PyDict>> {
+type Slots<'py> = [Option<Bound<'py, PyBytes>>; HEADER_NAMES.len()];
+
+/// The header values of a `HEADER_NAMES`-ordered list (anything not bytes is absent).
+fn slots<'py>(headers: &Bound<'py, PyList>) -> Slots<'py> {
+    std::array::from_fn(|i| {
+        let item = headers.get_item(i).ok()?;
+        item.cast_into::<PyBytes>().ok()
+    })
+}
+
+fn request<'a>(
+    method: u8,
+    target: &'a [u8],
+    slots: &'a Slots<'_>,
+    body: Option<&'a [u8]>,
+    peer: Option<&'a [u8]>,
+) -> Request<'a> {
+    Request {
+        method: Method::from_code(method),
+        target,
+        headers: Headers::from_slots(|i| slots[i].as_ref().map(|b| b.as_bytes())),
+        body,
+        peer,
+    }
+}
+
+fn outcome_dict<'py>(py: Python<'py>, row: &CountRow) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    for (name, n) in OUTCOMES.iter().zip(row) {
+    for (name, n) in OUTCOMES.iter().chain(&EXTRA_COUNTERS).zip(row) {
         d.set_item(*name, *n)?;
     }
     Ok(d)
@@ -342,5 +390,9 @@ fn backend_dict<'py>(
 }
 
 pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("HEADER_NAMES", PyTuple::new(m.py(), HEADER_NAMES)?)?;
+    m.add("METHODS", PyTuple::new(m.py(), METHODS)?)?;
+    m.add("CODE_CORS", CODE_CORS)?;
+    m.add("CODE_PREFLIGHT", CODE_PREFLIGHT)?;
     m.add_class::<PyIngest>()
 }

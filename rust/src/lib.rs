@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod backend;
 pub mod body;
 pub mod clock;
+pub mod cors;
 pub mod envelope;
 pub mod event;
 pub mod filesink;

@@ -1,9 +1,14 @@
 """The public listener's protocol: httptools parses, one Rust call per request
-(`Ingest.handle`) does the rest, and a prebuilt response goes back.
+(`Ingest.request`) decides the rest, and a prebuilt response goes back.
 
 Hot-path rules (DESIGN.md): no per-request dicts, no logging, no formatting. The headers
 that matter are kept in a fixed list reset by slice assignment; responses produced while
 parsing one `data_received` chunk (pipelining) leave in one write.
+
+HTTP as clients speak it (RFC 9110/9112): `Expect: 100-continue` is answered as soon as
+the headers are in; every request on a keep-alive connection gets exactly its own answer
+and nothing after a closing one is read; an `Upgrade` is ignored (the request is answered
+in HTTP/1.1 and the connection goes on); an HTTP/2 preface gets an HTTP/2 refusal.
 """
 
 from __future__ import annotations
@@ -13,33 +18,28 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from beacon.http.responses import ResponseTable, with_headers
+from beacon._beacon import HEADER_NAMES, METHODS
+from beacon.http.responses import CONTINUE, H2_PREFACE, H2_REFUSAL, cors_headers, with_headers
 
 if TYPE_CHECKING:
     from beacon.server import Server
 
-# Slots of `TrackProtocol._h`, the headers the request path reads.
-H_HOST, H_UA, H_REFERER, H_XFF, H_DNT, H_GPC, H_ORIGIN, H_CTYPE, H_CLEN = range(9)
-_NAMES = {
-    b"Host": H_HOST,
-    b"User-Agent": H_UA,
-    b"Referer": H_REFERER,
-    b"X-Forwarded-For": H_XFF,
-    b"DNT": H_DNT,
-    b"Sec-GPC": H_GPC,
-    b"Origin": H_ORIGIN,
-    b"Content-Type": H_CTYPE,
-    b"Content-Length": H_CLEN,
-}
+# Slots of `TrackProtocol._h`: the headers `Ingest` reads, in its order.
+_NAMES = {name.encode(): slot for slot, name in enumerate(HEADER_NAMES)}
+H_ORIGIN = HEADER_NAMES.index("Origin")
+H_CLEN = HEADER_NAMES.index("Content-Length")
+H_EXPECT = HEADER_NAMES.index("Expect")
 # Canonical spellings hit on the first lookup; other casings are lowered only when the
 # length could match, so unrelated headers cost one dict miss.
 _WANTED = {**_NAMES, **{k.lower(): v for k, v in _NAMES.items()}}
 _WANTED_LENGTHS = frozenset(len(k) for k in _NAMES)
 _NO_HEADERS: list[bytes | None] = [None] * len(_NAMES)
 
-_GET, _HEAD, _POST, _OPTIONS = b"GET", b"HEAD", b"POST", b"OPTIONS"
-# Ingest.handle body kinds.
-_FORM, _JSON, _TEXT = 0, 1, 2
+# `Ingest.request` method codes; anything else is `len(METHODS)` (405).
+_METHOD_CODES = {m.encode(): code for code, m in enumerate(METHODS)}
+_OTHER_METHOD = len(METHODS)
+_HEAD = METHODS.index("HEAD")
+_POST = METHODS.index("POST")
 
 
 class _TooLarge(Exception):
@@ -49,18 +49,9 @@ class _TooLarge(Exception):
         self.status = status
 
 
-def body_kind(content_type: bytes | None) -> int | None:
-    """Ingest body kind for a Content-Type; None: unsupported."""
-    if content_type is None:
-        return _TEXT  # sendBeacon with a string body sends text/plain; be lenient
-    mime = content_type.split(b";", 1)[0].strip().lower()
-    if mime == b"application/x-www-form-urlencoded":
-        return _FORM
-    if mime == b"text/plain":
-        return _TEXT
-    if mime == b"application/json":
-        return _JSON
-    return None
+class _Stop(Exception):
+    """Raised from a parser callback to stop reading: the connection is closing, and what
+    follows on it is not to be answered."""
 
 
 class TrackProtocol(asyncio.Protocol):
@@ -70,7 +61,6 @@ class TrackProtocol(asyncio.Protocol):
         "_by_mode",
         "_closing",
         "_h",
-        "_handle",
         "_header_bytes",
         "_in_request",
         "_last_tick",
@@ -78,6 +68,7 @@ class TrackProtocol(asyncio.Protocol):
         "_parser",
         "_peer",
         "_pending_bytes",
+        "_request",
         "_responses",
         "_server",
         "_transport",
@@ -86,10 +77,10 @@ class TrackProtocol(asyncio.Protocol):
 
     def __init__(self, server: Server) -> None:
         self._server = server
-        self._responses: ResponseTable = server.responses
-        # Cached once per connection: `ingest.handle` would build a bound method object on
-        # every request, and the response table is updated in place.
-        self._handle = server.ingest.handle
+        self._responses = server.responses
+        # Cached once per connection: `ingest.request` would build a bound method object
+        # on every request, and the response table is updated in place.
+        self._request = server.ingest.request
         self._by_mode = server.responses.by_mode
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -138,18 +129,8 @@ class TrackProtocol(asyncio.Protocol):
             return
         self._last_tick = self._server.tick
         self._pending_bytes += len(data)
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError as e:
-            if isinstance(e.__context__, _TooLarge):
-                self._refuse(e.__context__.status, "too_large")
-            else:
-                self._error(e.__context__ or e, close=True)
-        except httptools.HttpParserUpgrade:
-            self._refuse(400, "upgrade")
-        except httptools.HttpParserError:
-            self._refuse(400, "bad_http")
-        if self._pending_bytes > self._server.max_request_bytes:
+        self._feed(data)
+        if self._pending_bytes > self._server.max_request_bytes and not self._closing:
             self._refuse(431, "too_large")
         # _flush(), inlined: this runs once per read.
         out = self._out
@@ -159,7 +140,50 @@ class TrackProtocol(asyncio.Protocol):
                 transport.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
         if self._closing and self._transport is not None:
-            self._transport.close()
+            self._close_gently()
+
+    def _close_gently(self) -> None:
+        """Closes after the answers: FIN now, the socket at the next tick. Closing at once
+        with unread bytes from the client (a body sent after an Expect refusal, an HTTP/2
+        client's next frames) would reset the connection, and a reset can destroy the
+        answer before the client reads it; meanwhile what arrives is ignored."""
+        transport = self._transport
+        if transport is None:
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def _feed(self, data: bytes) -> None:
+        while True:
+            try:
+                self._parser.feed_data(data)
+                return
+            except httptools.HttpParserCallbackError as e:
+                cause = e.__context__
+                if isinstance(cause, _TooLarge):
+                    self._refuse(cause.status, "too_large")
+                elif not isinstance(cause, _Stop):
+                    self._error(cause or e, close=True)
+                return
+            except httptools.HttpParserUpgrade as e:
+                # The request asking for it was answered in HTTP/1.1 (RFC 9110 §7.8 lets a
+                # server ignore Upgrade); what follows it is parsed afresh.
+                data = data[e.args[0] :]
+                self._parser = httptools.HttpRequestParser(self)
+                if not data:
+                    return
+            except httptools.HttpParserError:
+                if self._closing:
+                    return  # llhttp refuses data after `Connection: close`: not answered
+                if data.startswith(H2_PREFACE[:14]):
+                    self._server.count_refusal("http2")
+                    self._out.append(H2_REFUSAL)
+                    self._closing = True
+                else:
+                    self._refuse(400, "bad_http")
+                return
 
     # httptools callbacks, in the order the parser calls them
 
@@ -191,94 +215,79 @@ class TrackProtocol(asyncio.Protocol):
         if slot == H_CLEN and value.isdigit() and int(value) > self._server.max_body_bytes:
             raise _TooLarge(413)
 
+    def on_headers_complete(self) -> None:
+        if self._h[H_EXPECT] is not None:
+            self._expect()
+
     def on_body(self, body: bytes) -> None:
         self._body = body if self._body is None else self._body + body
         if len(self._body) > self._server.max_body_bytes:
             raise _TooLarge(413)
 
     def on_message_complete(self) -> None:
+        if self._closing:
+            raise _Stop  # pipelined after a closing answer: not ours to answer
         self._pending_bytes = 0
         self._in_request = False
         parser = self._parser
-        method = parser.get_method()
+        method = _METHOD_CODES.get(parser.get_method(), _OTHER_METHOD)
         keep_alive = parser.should_keep_alive() and not self._server.draining
-        if method == _GET:
-            self._track(None, _FORM, False, keep_alive)
-        elif method == _HEAD:
-            self._track(None, _FORM, True, keep_alive)
-        elif method == _POST:
-            kind = body_kind(self._h[H_CTYPE])
-            if kind is None:
-                self._respond(415, False, keep_alive, "unsupported_media_type")
-            else:
-                self._track(self._body or b"", kind, False, keep_alive)
-        elif method == _OPTIONS:
-            self._preflight(keep_alive)
+        head = method == _HEAD
+        h = self._h
+        try:
+            code = self._request(method, self._url, h, self._body, self._peer)
+        except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            self._error(e, close=not keep_alive)
         else:
-            self._respond(405, False, keep_alive, "method")
+            if code < 400:
+                self._out.append(self._by_mode[keep_alive * 2 + head][code])
+            else:
+                self._answer(code, head, keep_alive)
         if not keep_alive:
             self._closing = True
         # Ready for the next request on this connection.
         self._url = b""
-        self._h[:] = _NO_HEADERS
+        h[:] = _NO_HEADERS
         self._body = None
         self._header_bytes = 0
 
     # request handling
 
-    def _track(self, body: bytes | None, kind: int, head: bool, keep_alive: bool) -> None:
-        h = self._h
-        try:
-            status = self._handle(
-                self._url,
-                h[H_HOST],
-                body,
-                kind,
-                self._peer,
-                h[H_XFF],
-                h[H_UA],
-                h[H_REFERER],
-                h[H_DNT] == b"1" or h[H_GPC] == b"1",
-            )
-        except Exception as e:
-            self._error(e, close=not keep_alive)
+    def _expect(self) -> None:
+        """`Expect: 100-continue`: `100 Continue` if the headers are acceptable, else the
+        final answer now, and the connection closes without reading the body."""
+        if self._h[H_EXPECT].lower() != b"100-continue":  # type: ignore[union-attr]
+            return  # RFC 9110 §10.1.1: a server may ignore other expectations
+        parser = self._parser
+        if parser.get_http_version() == "1.0":
+            return  # §10.1.1: ignored in HTTP/1.0 requests
+        method = _METHOD_CODES.get(parser.get_method(), _OTHER_METHOD)
+        length = self._h[H_CLEN]
+        if length == b"0" or (length is None and method != _POST):
+            return  # no content is coming: nothing to wait for (§10.1.1)
+        code = self._server.ingest.check_expect(method, self._url, self._h)
+        if code == 0:
+            self._out.append(CONTINUE)
             return
-        except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
-            if isinstance(e, KeyboardInterrupt | SystemExit):
-                raise
-            self._error(e, close=not keep_alive)
-            return
-        if body is not None and status == 200:
-            status = 204  # sendBeacon: nothing to send back
-        if h[H_ORIGIN] is None and status < 400:
-            self._out.append(self._by_mode[keep_alive * 2 + head][status])
+        self._answer(code, method == _HEAD, False)
+        self._closing = True
+        raise _Stop
+
+    def _answer(self, code: int, head: bool, keep_alive: bool) -> None:
+        """An answer with CORS headers or a refusal (an `Ingest.request` code): refusals
+        carry a request id."""
+        origin = self._h[H_ORIGIN]
+        m = keep_alive * 2 + head
+        if origin is not None and code > 0xFFFF:
+            response = self._responses.with_cors(code, m, origin)
         else:
-            self._respond(status, head, keep_alive, None)
-
-    def _preflight(self, keep_alive: bool) -> None:
-        origin = self._h[H_ORIGIN]
-        flavor = self._server.ingest.flavor_for(self._h[H_HOST])
-        if origin is None or not self._server.origin_allowed(flavor, origin):
-            self._respond(403, False, keep_alive, "cors_denied")
-            return
-        extra = self._server.cors_headers(origin) + self._server.preflight_headers
-        self._out.append(with_headers(self._responses.get(204, keep_alive=keep_alive), extra))
-
-    def _respond(self, status: int, head: bool, keep_alive: bool, reason: str | None) -> None:
-        """The slow path: a refusal (counted under `reason`), a request id on errors,
-        CORS headers for an allowed Origin."""
-        if reason is not None:
-            self._server.count_refusal(reason)
-        extra = b""
-        if status >= 400:
-            extra += b"X-Request-Id: " + self._server.next_request_id().encode() + b"\r\n"
-        origin = self._h[H_ORIGIN]
-        if origin is not None and self._server.origin_allowed(
-            self._server.ingest.last_flavor, origin
-        ):
-            extra += self._server.cors_headers(origin)
-        response = self._responses.get(status, head=head, keep_alive=keep_alive)
-        self._out.append(with_headers(response, extra) if extra else response)
+            response = self._by_mode[m][code & 0xFFFF]
+        if code & 0xFFFF >= 400:
+            rid = b"X-Request-Id: " + self._server.next_request_id().encode() + b"\r\n"
+            response = with_headers(response, rid)
+        self._out.append(response)
 
     def _error(self, exc: BaseException, *, close: bool) -> None:
         """A bug while handling one request: 500 with a request id, logged, counted."""
@@ -291,7 +300,12 @@ class TrackProtocol(asyncio.Protocol):
     def _refuse(self, status: int, reason: str) -> None:
         """Answers a request the parser could not finish, then closes: the stream's
         framing can no longer be trusted."""
-        self._respond(status, False, False, reason)
+        self._server.count_refusal(reason)
+        extra = b"X-Request-Id: " + self._server.next_request_id().encode() + b"\r\n"
+        origin = self._h[H_ORIGIN]
+        if origin is not None and self._server.ingest.cors_allowed(self._url, self._h):
+            extra += cors_headers(origin)
+        self._out.append(with_headers(self._responses.get(status, keep_alive=False), extra))
         self._closing = True
 
     def _flush(self) -> None:
@@ -304,14 +318,17 @@ class TrackProtocol(asyncio.Protocol):
             transport.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
         if self._closing:
-            transport.close()
+            self._close_gently()
 
     # called by the server
 
     def check_timeouts(self, tick: int, request_ticks: int, idle_ticks: int) -> None:
         """Once a second: a request still incomplete after the header timeout (slowloris)
         gets 408 and is closed; a keep-alive connection idle too long is closed."""
-        if self._transport is None or self._closing:
+        if self._transport is None:
+            return
+        if self._closing:
+            self._transport.close()  # the end of `_close_gently`
             return
         if self._in_request or self._pending_bytes:
             if tick - self._begin_tick >= request_ticks:
@@ -325,4 +342,9 @@ class TrackProtocol(asyncio.Protocol):
         """Drain: close now if no request is half-read; otherwise the server's `draining`
         flag turns off keep-alive and the connection closes after that response."""
         if self._pending_bytes == 0 and self._transport is not None and not self._out:
+            self._transport.close()
+
+    def close(self) -> None:
+        """Closes the connection now (the end of a drain)."""
+        if self._transport is not None:
             self._transport.close()

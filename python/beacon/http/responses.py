@@ -1,10 +1,14 @@
 """Prebuilt response bytes. Nothing is formatted for an accepted request: the table is
-rebuilt once a second (for the Date header) and requests index into it. Error and CORS
-responses, off the hot path, splice extra header lines into a prebuilt one."""
+rebuilt once a second (for the Date header) and requests index into it. Answers with
+CORS headers are built once per origin and second (`ResponseTable.with_cors`); error
+answers, off the hot path, splice a request id into a prebuilt one."""
 
 from __future__ import annotations
 
+import struct
 from email.utils import formatdate
+
+from beacon._beacon import CODE_CORS, CODE_PREFLIGHT
 
 # The 43-byte 1x1 transparent GIF (GIF89a, one transparent palette entry).
 TRANSPARENT_GIF = (
@@ -31,6 +35,43 @@ REASONS = {
 STATUSES = tuple(REASONS)
 _END = b"\r\n\r\n"
 
+#: The interim answer to `Expect: 100-continue` (RFC 9110 §15.2.1).
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _h2_frame(kind: int, stream: int, payload: bytes) -> bytes:
+    # RFC 9113 §4.1: 24-bit length, type, flags, 31-bit stream id.
+    return (
+        struct.pack(">I", len(payload))[1:] + bytes([kind, 0]) + struct.pack(">I", stream) + payload
+    )
+
+
+#: The answer to an HTTP/2 connection preface (prior knowledge): the server's (empty)
+#: SETTINGS, which must come first, then GOAWAY with HTTP_1_1_REQUIRED (RFC 9113 §5.4.1,
+#: §7), so an HTTP/2 client fails at once with a clear error instead of waiting.
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_REFUSAL = _h2_frame(0x4, 0, b"") + _h2_frame(0x7, 0, struct.pack(">II", 0, 0xD))
+
+#: Added to a preflight's answer for an allowed origin.
+PREFLIGHT_HEADERS = (
+    b"Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+    b"Access-Control-Allow-Headers: Content-Type\r\n"
+    b"Access-Control-Max-Age: 86400\r\n"
+)
+#: Answers with CORS headers kept per (code, mode, origin); past this many the cache starts
+#: over (it is also emptied every second with the Date): a flood of random origins under
+#: `allowed_origins: ["*"]` costs a rebuild each, never memory.
+CORS_CACHE_MAX = 1024
+
+
+def cors_headers(origin: bytes) -> bytes:
+    # The origin is echoed rather than `*`: sendBeacon sends credentials, and browsers
+    # refuse `*` with credentials.
+    return (
+        b"Access-Control-Allow-Origin: " + origin + b"\r\n"
+        b"Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+    )
+
 
 def build(status: int, *, head: bool, keep_alive: bool, date: str) -> bytes:
     """One complete response."""
@@ -46,8 +87,9 @@ def build(status: int, *, head: bool, keep_alive: bool, date: str) -> bytes:
     lines.append("Cache-Control: no-store")
     if status == 405:
         lines.append("Allow: GET, HEAD, POST, OPTIONS")
-    if not keep_alive:
-        lines.append("Connection: close")
+    # Said either way: an HTTP/1.0 client keeps the connection only when told so, and an
+    # HTTP/1.1 client that sent `Connection: close` must see it answered.
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
     head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
     return head_bytes if head else head_bytes + body
 
@@ -58,21 +100,42 @@ def with_headers(response: bytes, extra: bytes) -> bytes:
     return response[:end] + extra + response[end:]
 
 
+def mode(head: bool, keep_alive: bool) -> int:
+    """Index into `ResponseTable.by_mode`."""
+    return keep_alive * 2 + head
+
+
 class ResponseTable:
     """`by_mode[keep_alive * 2 + head][status]` → bytes, indexed without building a key
     object per request; `refresh()` re-stamps the Date header in place."""
 
     def __init__(self) -> None:
         self.by_mode: list[dict[int, bytes]] = [{}, {}, {}, {}]
+        self._cors: dict[tuple[int, int, bytes], bytes] = {}
         self.refresh()
 
     def refresh(self) -> None:
         date = formatdate(usegmt=True)
         for keep_alive in (False, True):
             for head in (False, True):
-                self.by_mode[keep_alive * 2 + head] = {
+                self.by_mode[mode(head, keep_alive)] = {
                     s: build(s, head=head, keep_alive=keep_alive, date=date) for s in STATUSES
                 }
+        self._cors.clear()
 
     def get(self, status: int, *, head: bool = False, keep_alive: bool = True) -> bytes:
-        return self.by_mode[keep_alive * 2 + head][status]
+        return self.by_mode[mode(head, keep_alive)][status]
+
+    def with_cors(self, code: int, m: int, origin: bytes) -> bytes:
+        """The answer for a request code (`Ingest.request`) with CORS flags, for `origin`."""
+        key = (code, m, origin)
+        response = self._cors.get(key)
+        if response is None:
+            extra = cors_headers(origin) if code & CODE_CORS else b""
+            if code & CODE_PREFLIGHT:
+                extra += PREFLIGHT_HEADERS
+            response = with_headers(self.by_mode[m][code & 0xFFFF], extra)
+            if len(self._cors) >= CORS_CACHE_MAX:
+                self._cors.clear()
+            self._cors[key] = response
+        return response

@@ -36,7 +36,7 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Number of non-empty `name[=value]` pieces.
     pub max_params: usize,
-    /// `rack` only: bracket nesting depth (Rack itself raises past 100).
+    /// `rack` only: bracket nesting depth (Rack 2.2's `param_depth_limit`: 100).
     pub max_depth: usize,
 }
 
@@ -45,7 +45,7 @@ impl Default for Limits {
         Limits {
             max_bytes: 8192,
             max_params: 256,
-            max_depth: 32,
+            max_depth: 100,
         }
     }
 }

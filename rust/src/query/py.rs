@@ -19,10 +19,10 @@ pub fn malformed(err: &QueryError) -> PyErr {
     MalformedQuery::new_err(err.to_string())
 }
 
-/// `encode_query(query, mode="flat", *, max_bytes=8192, max_params=256, max_depth=32)`:
+/// `encode_query(query, mode="flat", *, max_bytes=8192, max_params=256, max_depth=100)`:
 /// the JSON object for `query`, as bytes.
 #[pyfunction]
-#[pyo3(signature = (query, mode = "flat", *, max_bytes = 8192, max_params = 256, max_depth = 32))]
+#[pyo3(signature = (query, mode = "flat", *, max_bytes = 8192, max_params = 256, max_depth = 100))]
 fn encode_query<'py>(
     py: Python<'py>,
     query: &[u8],
