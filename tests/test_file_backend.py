@@ -24,7 +24,8 @@ def make_ingest(
         paths=["/track"],
         max_bytes=8192,
         max_params=256,
-        max_depth=32,
+        max_depth=100,
+        max_body_bytes=65536,
         ring_capacity=ring_capacity,
     )
     for name, tz in (("athens", "Europe/Athens"), ("ny", "America/New_York")):

@@ -65,7 +65,12 @@ def test_json_body_numbers_are_written_exactly(tmp_path: Path) -> None:
 # refused as missing it. The config now refuses such a list; the native API still takes one.
 def test_a_required_parameter_listed_twice_is_satisfied_by_one(tmp_path: Path) -> None:
     ingest = Ingest(
-        paths=["/track"], max_bytes=8192, max_params=256, max_depth=32, ring_capacity=16
+        paths=["/track"],
+        max_bytes=8192,
+        max_params=256,
+        max_depth=100,
+        max_body_bytes=65536,
+        ring_capacity=16,
     )
     ingest.add_flavor(
         "default",

@@ -176,7 +176,8 @@ def test_query_values_cannot_break_out_of_their_json_string(srv: BeaconServer) -
     ("query", "status"),
     [
         ("a" + "[b]" * 2000 + "=1", 400),  # far deeper than max_depth, under the size limit
-        ("a" + "[b]" * 40 + "=1", 400),  # 40 > the default max_depth 32
+        ("a" + "[b]" * 100 + "=1", 400),  # Rack 2.2 raises at 100 levels: the default
+        ("a" + "[b]" * 99 + "=1", 200),  # and takes 99
         ("&".join(f"p{i}[x][]={i}" for i in range(300)), 400),  # more than max_params
         ("a[]=1&a[b]=2", 400),  # type conflict
         ("x=" + "y" * 9000, 414),
