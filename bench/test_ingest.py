@@ -16,6 +16,7 @@ from typing import IO, Any
 import pytest
 
 from beacon import Ingest
+from beacon.config import parse_config
 from pure_python import encode_query_flat
 from test_encode_query import QUERIES
 
@@ -23,32 +24,18 @@ HOST = b"www.example.gr"
 
 
 def make_ingest(tmp: Path, *, file: bool = True, kafka: bool = False) -> Ingest:
-    ingest = Ingest(
-        paths=["/track"],
-        max_bytes=8192,
-        max_params=1000,
-        max_depth=100,
-        max_body_bytes=65536,
-        ring_capacity=65536,
+    backends: dict[str, Any] = {"file": {"enabled": file}}
+    if kafka:  # the queue only: no feeder drains it here
+        backends["kafka"] = {"enabled": True, "bootstrap_servers": "127.0.0.1:1"}
+    cfg = parse_config(
+        {
+            "data_dir": str(tmp / "data"),
+            "limits": {"max_params": 1000},
+            "flavors": [{"name": "default", "timezone": "Europe/Athens"}],
+            "backends": backends,
+        }
     )
-    ingest.add_flavor(
-        "default",
-        hosts=[],
-        timezone="Europe/Athens",
-        query_format="flat",
-        required_params=[],
-        key_param=None,
-    )
-    ingest.set_default_flavor("default")
-    if file:
-        ingest.enable_file_backend(
-            data_dir=tmp / "data",
-            spool_dir=tmp / "spool" / "file",
-            flush_interval_ms=1000,
-            fsync_interval_ms=None,
-        )
-    if kafka:
-        ingest.enable_kafka_backend(spool_dir=tmp / "spool" / "kafka")
+    ingest = Ingest(cfg)
     ingest.start()
     return ingest
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from beacon import Ingest
 from beacon.config import parse_config
 from beacon.http.protocol import TrackProtocol
-from beacon.pipeline import build_ingest
 from beacon.server import Server
 
 QUERY = (
@@ -42,7 +42,7 @@ class CountingTransport:
 
 def run(benchmark: Any, tmp_path: Path, request: bytes) -> None:
     cfg = parse_config({"data_dir": str(tmp_path)})
-    ingest = build_ingest(cfg)
+    ingest = Ingest(cfg)
     ingest.start()
     proto = TrackProtocol(Server(cfg, ingest))
     transport = CountingTransport()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from beacon.config import ConfigError, parse_config
+from beacon import Ingest
+from beacon.config import Config, ConfigError, parse_config
 
 
 @pytest.mark.parametrize(
@@ -50,3 +53,64 @@ def test_trusted_proxies_and_limits() -> None:
 def test_the_only_flavor_is_the_default() -> None:
     assert parse_config({"flavors": [{"name": "solo"}]}).default_flavor == "solo"
     assert parse_config({"flavors": [{"name": "a"}, {"name": "b"}]}).default_flavor is None
+
+
+def test_defaults_are_the_schemas() -> None:
+    # An empty file is the dataclasses' own defaults: nothing else supplies one.
+    assert parse_config({}) == Config()
+    assert Config().limits.max_depth == 100 and Config().flavors[0].dedup_ttl_s == 3600
+
+
+@pytest.mark.parametrize(
+    ("obj", "problem"),
+    [
+        ({"backends": {"file": {"nope": 1}}}, "backends.file.nope: unknown key"),
+        ({"limits": 3}, "limits: expected an object, got 3"),
+        ({"flavors": "abc"}, "flavors: expected a non-empty list of objects"),
+        ({"flavors": [{"hosts": []}]}, "flavors[0].name: required"),
+        ({"workers": 4}, "workers: unknown key"),
+        ({"spool_dir": 5}, "spool_dir: expected a directory path, got 5"),
+        ({"listen": "127.0.0.1:8080", "admin_listen": "127.0.0.1:8080"}, "admin_listen: must"),
+    ],
+)
+def test_problems_name_their_key_path(obj: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config(obj)
+    assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
+
+
+def test_every_problem_is_collected_at_once() -> None:
+    bad = {
+        "ring_capacity": 0,
+        "limits": {"max_body_bytes": "big", "header_timeout_s": 0},
+        "flavors": [{"name": "a", "ip": "x"}, {"name": "a", "timezone": "Mars/Base"}],
+    }
+    with pytest.raises(ConfigError) as e:
+        parse_config(bad)
+    assert sorted(p.split(":")[0] for p in e.value.problems) == [
+        "flavors[0].ip",
+        "flavors[1].name",
+        "flavors[1].timezone",
+        "limits.header_timeout_s",
+        "limits.max_body_bytes",
+        "ring_capacity",
+    ]
+
+
+def test_the_native_core_reads_the_config_whole(tmp_path: Path) -> None:
+    cfg = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "paths": ["/b"],
+            "limits": {"max_query_bytes": 8},
+            "flavors": [{"name": "a", "hosts": ["a.example"]}],
+            "default_flavor": None,
+        }
+    )
+    ingest = Ingest(cfg)
+    ingest.start()
+    assert ingest.handle(b"/b?x=1", b"a.example") == 200
+    assert ingest.handle(b"/b?x=123456789", b"a.example") == 414  # limits.max_query_bytes
+    assert ingest.handle(b"/track?x=1", b"a.example") == 404  # paths
+    assert ingest.handle(b"/b?x=1", b"other.example") == 400  # no default flavor
+    ingest.shutdown()

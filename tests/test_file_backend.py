@@ -15,31 +15,26 @@ from typing import Any
 import pytest
 
 from beacon import Ingest
+from beacon.config import parse_config
 
 
 def make_ingest(
     data: Path, spool: Path, *, ring_capacity: int = 1024, flush_ms: int = 50
 ) -> Ingest:
-    ing = Ingest(
-        paths=["/track"],
-        max_bytes=8192,
-        max_params=256,
-        max_depth=100,
-        max_body_bytes=65536,
-        ring_capacity=ring_capacity,
+    cfg = parse_config(
+        {
+            "data_dir": str(data),
+            "spool_dir": str(spool),
+            "ring_capacity": ring_capacity,
+            "default_flavor": None,
+            "flavors": [
+                {"name": name, "hosts": [f"{name}.example"], "timezone": tz}
+                for name, tz in (("athens", "Europe/Athens"), ("ny", "America/New_York"))
+            ],
+            "backends": {"file": {"flush_interval_ms": flush_ms}},
+        }
     )
-    for name, tz in (("athens", "Europe/Athens"), ("ny", "America/New_York")):
-        ing.add_flavor(
-            name,
-            hosts=[f"{name}.example"],
-            timezone=tz,
-            query_format="flat",
-            required_params=[],
-            key_param=None,
-        )
-    ing.enable_file_backend(
-        data_dir=data, spool_dir=spool, flush_interval_ms=flush_ms, fsync_interval_ms=None
-    )
+    ing = Ingest(cfg)
     ing.start()
     return ing
 
@@ -168,7 +163,7 @@ def test_spool_survives_a_restart(tmp_path: Path, small_disk: Path) -> None:
     ing.shutdown()  # the disk is still full: the rest stays in the spool
     pending = file_stats(ing)["spool_pending"]
     assert pending > 0
-    assert list((tmp_path / "spool").glob("*.spool"))
+    assert list((tmp_path / "spool" / "file").glob("*.spool"))
     grow(small_disk)
     again = make_ingest(tmp_path / "data", tmp_path / "spool")
     wait_for(lambda: file_stats(again)["spool_pending"] == 0)

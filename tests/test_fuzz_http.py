@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beacon.http.responses import CONTINUE, REASONS, TRANSPARENT_GIF
+from beacon.http.responses import CONTINUE, H2_REFUSAL, REASONS, TRANSPARENT_GIF
 from support.admin import stats
 from support.beacon_server import BeaconServer
 from support.http_client import get
@@ -269,6 +269,9 @@ def check_responses(raw: bytes) -> list[int]:
     """Parses a stream of responses; each must be well-formed HTTP/1.1, a known status."""
     statuses = []
     while raw:
+        if raw == H2_REFUSAL:  # the answer to an HTTP/2 preface: SETTINGS + GOAWAY
+            SEEN[2] += 1
+            break
         if raw.startswith(CONTINUE):  # the interim answer to `Expect: 100-continue`
             raw = raw[len(CONTINUE) :]
             SEEN[100] += 1

@@ -21,7 +21,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from beacon._beacon import Ingest, KafkaQueue
 from beacon.backends.kafka import KafkaFeeder
 from beacon.config import Config, parse_config
-from beacon.pipeline import build_ingest
 from support.admin import stats
 from support.beacon_server import BeaconServer, free_port
 from support.kafka_broker import KafkaBroker, consume_all
@@ -143,7 +142,7 @@ def _config(tmp_path: Path, bootstrap: str, producer: dict[str, Any], tag: str) 
 
 def _start_feeder(cfg: Config) -> tuple[Ingest, KafkaQueue, KafkaFeeder]:
     """An Ingest with the Kafka backend and a running feeder on its queue."""
-    ingest = build_ingest(cfg)
+    ingest = Ingest(cfg)
     ingest.start()
     queue = ingest.kafka_queue()
     assert queue is not None
@@ -189,7 +188,7 @@ def test_undeliverable_messages_are_spooled_and_replayed(
     assert held is not None
     msgs, segment = held
     assert len(msgs) == len(segment) > 0 and queue.spool_pending() == n
-    after_crash = build_ingest(cfg)
+    after_crash = Ingest(cfg)
     after_crash.start()
     q2 = after_crash.kafka_queue()
     assert q2 is not None and q2.spool_pending() == n

@@ -13,7 +13,6 @@ import pytest
 
 from beacon._beacon import Ingest, KafkaQueue
 from beacon.config import parse_config
-from beacon.pipeline import build_ingest
 
 BASE_MS = 1_780_000_000_000
 
@@ -38,7 +37,7 @@ def _ingest(tmp_path: Path) -> tuple[Ingest, KafkaQueue]:
             },
         }
     )
-    ingest = build_ingest(cfg)
+    ingest = Ingest(cfg)
     ingest.start()
     queue = ingest.kafka_queue()
     assert queue is not None

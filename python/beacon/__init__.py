@@ -13,7 +13,7 @@ from beacon._beacon import (  # after the allocator option above
     MalformedQuery,
     TtlStore,
     __version__,
-    encode_query,
 )
+from beacon.query import encode_query
 
 __all__ = ["Ingest", "MalformedQuery", "TtlStore", "__version__", "encode_query"]

@@ -1,7 +1,6 @@
 """Typed stub of beacon's native core (the Rust crate under rust/)."""
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 __version__: str
@@ -13,14 +12,10 @@ class MalformedQuery(ValueError):
     (rack mode), conflicting parameter types, or over a size, count or depth limit."""
 
 def encode_query(
-    query: bytes,
-    mode: str = "flat",
-    *,
-    max_bytes: int = 8192,
-    max_params: int = 256,
-    max_depth: int = 100,
+    query: bytes, mode: str, max_bytes: int, max_params: int, max_depth: int, /
 ) -> bytes:
-    """Returns the compact JSON object for `query` in `mode` ("flat" or "rack").
+    """Returns the compact JSON object for `query` in `mode` ("flat" or "rack"); see
+    `beacon.encode_query`, which supplies the config's default limits.
 
     Raises MalformedQuery for malformed input, ValueError for an unknown mode."""
 
@@ -35,62 +30,15 @@ def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
 
 class Ingest:
-    """The request path and its backends. Configure with `add_flavor` and the
-    `enable_*` calls, then `start()`; afterwards call `request()` once per request."""
+    """The request path and its backends: `Ingest(cfg)` reads a validated
+    `beacon.config.Config`, `start()` starts the backends; then `request()` once per
+    request."""
 
-    def __init__(
-        self,
-        *,
-        paths: list[str],
-        max_bytes: int,
-        max_params: int,
-        max_depth: int,
-        max_body_bytes: int,
-        ring_capacity: int,
-    ) -> None: ...
-    def add_flavor(
-        self,
-        name: str,
-        *,
-        hosts: list[str],
-        timezone: str,
-        query_format: str,
-        required_params: list[str],
-        key_param: str | None,
-        ip: str = "off",
-        user_agent: bool = False,
-        referer: bool = False,
-        honor_dnt: bool = False,
-        json_bodies: bool = False,
-        dedup_param: str | None = None,
-        dedup_ttl_s: float = 0.0,
-        dedup_max_entries: int = 1_000_000,
-        allowed_origins: list[str] = ...,
-    ) -> None:
-        """Adds a flavor (`allowed_origins`: CORS origins, `"*"` for any); raises
-        ValueError for an unknown time zone, query format or ip mode (`off`, `full`,
-        `anonymized`)."""
-    def set_trusted_proxies(self, proxies: list[str]) -> None:
-        """Addresses or CIDR blocks whose X-Forwarded-For header is believed."""
-    def set_default_flavor(self, name: str | None) -> None:
-        """The flavor for requests whose Host matches none (None: answer 400)."""
-    def enable_file_backend(
-        self,
-        *,
-        data_dir: str | Path,
-        spool_dir: str | Path,
-        flush_interval_ms: int,
-        fsync_interval_ms: int | None,
-        file_suffix: str = "",
-    ) -> None:
-        """Daily JSON-lines files `<data_dir>/<flavor>/<YYYY-MM-DD><file_suffix>.jsonl`,
-        overflow to `spool_dir`."""
-    def enable_kafka_backend(self, *, spool_dir: str | Path) -> None:
-        """Queues every event for the Kafka feeder too, overflow to `spool_dir`."""
+    def __init__(self, cfg: Any) -> None: ...
     def kafka_queue(self) -> KafkaQueue | None:
         """The Kafka backend's queue after `start()`; None when Kafka is off."""
     def start(self) -> None:
-        """Builds the request path and starts the backend threads."""
+        """Starts the backends (queues, spools, the file writer thread)."""
     def request(
         self,
         method: int,
@@ -112,8 +60,6 @@ class Ingest:
         `request()`), counted."""
     def cors_allowed(self, target: bytes, headers: list[bytes | None], /) -> bool:
         """Whether an answer to this request carries CORS headers."""
-    def set_panic_target(self, target: bytes | None) -> None:
-        """Test hook: a request for exactly this target panics."""
     def set_clock(self, ms: int | None) -> None:
         """Injects the receipt time in ms since the epoch (tests); None: system clock."""
     def reopen(self) -> None:

@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from beacon import __version__, logs
-from beacon.config import Config, ConfigError, load_config
+from beacon.config import Config, ConfigError, load_config, with_overrides
 
 EXIT_USAGE = 2
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             else Config()
         )
         if args.command == "serve":
-            cfg = cfg.with_overrides(args.listen, args.data_dir, args.admin_listen)
+            cfg = with_overrides(cfg, args.listen, args.data_dir, args.admin_listen)
     except ConfigError as e:
         _fail(e.problems)
     # Workers were started by a supervisor that has checked this already.

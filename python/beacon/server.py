@@ -28,7 +28,6 @@ from beacon.config import Config
 from beacon.http.listeners import activated_sockets, bind, describe
 from beacon.http.protocol import TrackProtocol
 from beacon.http.responses import ResponseTable
-from beacon.pipeline import build_ingest
 
 if TYPE_CHECKING:
     from beacon.backends.kafka import KafkaFeeder
@@ -170,10 +169,8 @@ async def _main(cfg: Config) -> None:
     _raise_fd_limit()
     if cfg.debug.tracemalloc:
         tracemalloc.start()
-    ingest = build_ingest(cfg)
+    ingest = Ingest(cfg)
     ingest.start()
-    if cfg.debug.panic_target:
-        ingest.set_panic_target(cfg.debug.panic_target.encode())
     feeder = None
     queue = ingest.kafka_queue()
     if queue is not None:

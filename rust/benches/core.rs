@@ -4,9 +4,11 @@
 use _beacon::body::encoding::{decode_into, ContentEncoding};
 use _beacon::body::multipart::to_query;
 use _beacon::clock::{parse_tz, Day, Stamper};
+use _beacon::cors::Origins;
 use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
 use _beacon::flavor::{Flavor, FlavorOptions};
+use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -22,8 +24,15 @@ const PAGEVIEW: &[u8] = b"ev=pageview&id=42&uid=u-1234";
 const NESTED: &[u8] = b"user[id]=7&user[name]=x&items[][sku]=a1&items[][qty]=2&items[][sku]=b2\
 &items[][qty]=1&tags[]=x&tags[]=y&ev=cart";
 
+/// The limits the benchmarks run with (the config's defaults at the time of writing).
+const LIMITS: Limits = Limits {
+    max_bytes: 8192,
+    max_params: 256,
+    max_depth: 100,
+};
+
 fn encoders(c: &mut Criterion) {
-    let limits = Limits::default();
+    let limits = LIMITS;
     let mut out = Vec::with_capacity(1024);
     let mut g = c.benchmark_group("encode_query");
     for (name, q, mode) in [
@@ -45,15 +54,25 @@ fn encoders(c: &mut Criterion) {
 
 fn envelope(c: &mut Criterion) {
     let opts = FlavorOptions {
+        mode: Mode::Flat,
+        required: Vec::new(),
         key_param: Some("uid".into()),
-        ..FlavorOptions::default()
+        ip: IpMode::Off,
+        user_agent: false,
+        referer: false,
+        honor_dnt: false,
+        json_bodies: false,
+        dedup_param: None,
+        dedup_ttl_ms: 0,
+        dedup_max_entries: 0,
+        origins: Origins::default(),
     };
     let mut flavor = Flavor::new(
         "skroutz.gr",
         Stamper::new(parse_tz("Europe/Athens").unwrap()),
         opts,
     );
-    let limits = Limits::default();
+    let limits = LIMITS;
     let mut scratch = Vec::with_capacity(1024);
     let mut ts = 1_795_508_102_123;
     c.bench_function("build_event/realistic_300b", |b| {

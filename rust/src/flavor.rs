@@ -32,6 +32,9 @@ pub struct FlavorOptions {
     pub origins: Origins,
 }
 
+/// Everything off: a starting point for tests and fuzzing only. The server's flavors come
+/// whole from the config, which owns every default (python/beacon/config/schema.py).
+#[cfg(any(test, fuzzing))]
 impl Default for FlavorOptions {
     fn default() -> Self {
         FlavorOptions {

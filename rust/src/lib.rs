@@ -9,6 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod backend;
 pub mod body;
 pub mod clock;
+#[cfg(feature = "python")]
+mod config_py;
 pub mod cors;
 pub mod envelope;
 pub mod event;

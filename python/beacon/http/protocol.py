@@ -177,7 +177,7 @@ class TrackProtocol(asyncio.Protocol):
             except httptools.HttpParserError:
                 if self._closing:
                     return  # llhttp refuses data after `Connection: close`: not answered
-                if data.startswith(H2_PREFACE[:14]):
+                if data.startswith(H2_PREFACE):
                     self._server.count_refusal("http2")
                     self._out.append(H2_REFUSAL)
                     self._closing = True

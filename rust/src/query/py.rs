@@ -19,10 +19,9 @@ pub fn malformed(err: &QueryError) -> PyErr {
     MalformedQuery::new_err(err.to_string())
 }
 
-/// `encode_query(query, mode="flat", *, max_bytes=8192, max_params=256, max_depth=100)`:
-/// the JSON object for `query`, as bytes.
+/// `encode_query(query, mode, max_bytes, max_params, max_depth)`: the JSON object for
+/// `query`, as bytes. `beacon.encode_query` wraps it with the config's default limits.
 #[pyfunction]
-#[pyo3(signature = (query, mode = "flat", *, max_bytes = 8192, max_params = 256, max_depth = 100))]
 fn encode_query<'py>(
     py: Python<'py>,
     query: &[u8],
