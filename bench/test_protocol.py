@@ -10,7 +10,8 @@ from typing import Any
 from beacon import Ingest
 from beacon.config import parse_config
 from beacon.http.protocol import TrackProtocol
-from beacon.server import Server
+from beacon.http.responses import ResponseTable
+from beacon.state import ServerState
 
 QUERY = (
     b"ev=pageview&uid=7f3c2a9e-1b4d-4c8e-9f2a-6d5e4c3b2a10&sid=9a8b7c6d&ts=1795508102123"
@@ -44,7 +45,7 @@ def run(benchmark: Any, tmp_path: Path, request: bytes) -> None:
     cfg = parse_config({"data_dir": str(tmp_path)})
     ingest = Ingest(cfg)
     ingest.start()
-    proto = TrackProtocol(Server(cfg, ingest))
+    proto = TrackProtocol(ServerState(cfg, ingest), ResponseTable())
     transport = CountingTransport()
     proto.connection_made(transport)  # type: ignore[arg-type]
     benchmark(proto.data_received, request)

@@ -308,9 +308,9 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
 
 
 def server_uses_sdnotify() -> bool:
-    """Whether the installed server sends READY=1/STOPPING=1 (wired into server.py separately;
-    from then on this test insists on both)."""
-    servers = list(PREFIX.glob("lib/python3.*/site-packages/beacon/server.py"))
+    """Whether the installed server sends READY=1/STOPPING=1 (wired into the runtime
+    separately; from then on this test insists on both)."""
+    servers = list(PREFIX.glob("lib/python3.*/site-packages/beacon/runtime/run.py"))
     return bool(servers) and "sdnotify" in servers[0].read_text()
 
 

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"beacon: {args.path}: ok ({len(cfg.flavors)} flavors)")
         return
     logs.setup(cfg.log_level)
-    from beacon.server import run  # the server's imports are not needed to check a config
+    from beacon.runtime import run  # the server's imports are not needed to check a config
 
     if args.workers < 1:
         _fail(["--workers: expected a positive number"])

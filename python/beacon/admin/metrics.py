@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from beacon._beacon import __git_sha__
-from beacon.admin.gcstats import GcStats
+from beacon.gcstats import GcStats
 
 
 def _labels(**labels: str) -> str:

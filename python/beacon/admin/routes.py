@@ -26,11 +26,11 @@ from beacon.admin import metrics, stats
 from beacon.http.responses import REASONS
 
 if TYPE_CHECKING:
-    from beacon.server import Server
+    from beacon.admin.view import AdminView
 
 log = logging.getLogger("beacon.admin")
 
-Route = Callable[["Server"], tuple[int, str, bytes]]
+Route = Callable[["AdminView"], tuple[int, str, bytes]]
 
 
 def _json(obj: Any) -> tuple[int, str, bytes]:
@@ -38,12 +38,12 @@ def _json(obj: Any) -> tuple[int, str, bytes]:
     return 200, "application/json", json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
-def healthz(server: Server) -> tuple[int, str, bytes]:
+def healthz(view: AdminView) -> tuple[int, str, bytes]:
     """503 while draining or while a backend loses events; a backend that is down but
-    spooling keeps 200 with a `degraded` note (see stats.HealthTracker)."""
-    if server.draining:
+    spooling keeps 200 with a `degraded` note (see beacon.health)."""
+    if view.draining:
         return 503, "text/plain", b"draining\n"
-    failing, degraded = server.health.check(stats.collect(server))
+    failing, degraded = view.health.check(stats.collect(view))
     if failing:
         return 503, "text/plain", f"backend failing: {', '.join(failing)}\n".encode()
     if degraded:
@@ -51,12 +51,12 @@ def healthz(server: Server) -> tuple[int, str, bytes]:
     return 200, "text/plain", b"ok\n"
 
 
-def stats_route(server: Server) -> tuple[int, str, bytes]:
-    return _json(stats.collect(server))
+def stats_route(view: AdminView) -> tuple[int, str, bytes]:
+    return _json(stats.collect(view))
 
 
-def metrics_route(server: Server) -> tuple[int, str, bytes]:
-    text = metrics.render(stats.collect(server), server.gc_stats)
+def metrics_route(view: AdminView) -> tuple[int, str, bytes]:
+    text = metrics.render(stats.collect(view), view.gc_stats)
     return 200, "text/plain; version=0.0.4; charset=utf-8", text.encode()
 
 
@@ -68,7 +68,7 @@ def _human(seconds: float) -> str:
     return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{s:02d}"
 
 
-def info(server: Server) -> tuple[int, str, bytes]:
+def info(view: AdminView) -> tuple[int, str, bytes]:
     now = time.time()
     return _json(
         {
@@ -77,15 +77,15 @@ def info(server: Server) -> tuple[int, str, bytes]:
             "build_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(__build_epoch__)),
             "build_epoch": __build_epoch__,
             "python": sys.version.split()[0],
-            "start_time": server.started_at,
+            "start_time": view.started_at,
             "server_time": now,
-            "uptime_s": round(now - server.started_at, 3),
-            "uptime": _human(now - server.started_at),
+            "uptime_s": round(now - view.started_at, 3),
+            "uptime": _human(now - view.started_at),
         }
     )
 
 
-def debug_stacks(server: Server) -> tuple[int, str, bytes]:
+def debug_stacks(view: AdminView) -> tuple[int, str, bytes]:
     names = {t.ident: t.name for t in threading.enumerate()}
     out = []
     native = {t.native_id for t in threading.enumerate()}
@@ -101,9 +101,9 @@ def debug_stacks(server: Server) -> tuple[int, str, bytes]:
     return 200, "text/plain", ("\n".join(out) + "\n").encode()
 
 
-def debug_gc(server: Server) -> tuple[int, str, bytes]:
+def debug_gc(view: AdminView) -> tuple[int, str, bytes]:
     doc: dict[str, Any] = {
-        "pauses": server.gc_stats.snapshot(),
+        "pauses": view.gc_stats.snapshot(),
         "counts": gc.get_count(),
         "thresholds": gc.get_threshold(),
         "stats": gc.get_stats(),
@@ -127,8 +127,8 @@ DEBUG_ROUTES: dict[bytes, Route] = {b"/debug/stacks": debug_stacks, b"/debug/gc"
 
 
 class AdminProtocol(asyncio.Protocol):
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, view: AdminView) -> None:
+        self.view = view
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
@@ -157,7 +157,7 @@ class AdminProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         path = httptools.parse_url(self.url).path
         route = ROUTES.get(path)
-        if route is None and self.server.cfg.debug.enabled:
+        if route is None and self.view.cfg.debug.enabled:
             route = DEBUG_ROUTES.get(path)
         if self.parser.get_method() not in (b"GET", b"HEAD"):
             self.reply(405, "text/plain", b"GET only\n")
@@ -169,7 +169,7 @@ class AdminProtocol(asyncio.Protocol):
             # cause GC pauses on the request path. (Allocations minus frees trigger gen0.)
             gc.disable()
             try:
-                self.reply(*route(self.server))
+                self.reply(*route(self.view))
             except Exception:
                 log.exception("%s failed", path.decode(errors="replace"))
                 self.reply(500, "text/plain", b"internal error\n")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from beacon import __version__
 
 if TYPE_CHECKING:
-    from beacon.server import Server
+    from beacon.admin.view import AdminView
 
 # Refusals made in Python (before or around the Rust call), folded into `requests`.
 _PY_REASON_TO_OUTCOME = {"too_large": "too_large", "errors": "errors"}
@@ -21,34 +21,34 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
-def collect(server: Server) -> dict[str, Any]:
-    native = server.ingest.stats()
+def collect(view: AdminView) -> dict[str, Any]:
+    native = view.ingest.stats()
     flavors: dict[str, dict[str, int]] = native.get("flavors", {})
     requests: dict[str, int] = {"errors": 0}
     for row in [*flavors.values(), native.get("no_flavor", {})]:
         for outcome, n in row.items():
             requests[outcome] = requests.get(outcome, 0) + n
-    for reason, n in server.refusals.items():
+    for reason, n in view.refusals.items():
         key = _PY_REASON_TO_OUTCOME.get(reason, reason)
         requests[key] = requests.get(key, 0) + n
     return {
-        "uptime_s": round(time.time() - server.started_at, 3),
+        "uptime_s": round(time.time() - view.started_at, 3),
         "version": __version__,
-        "draining": server.draining,
+        "draining": view.draining,
         "requests": requests,
         "flavors": flavors,
-        "backends": backends(server, native.get("backends", {})),
-        "gc": server.gc_stats.snapshot(),
+        "backends": backends(view, native.get("backends", {})),
+        "gc": view.gc_stats.snapshot(),
         "memory": {"rss_bytes": rss_bytes()},
         "connections": {
-            "open": len(server.connections),
-            "total": server.connections_total,
-            "refused": server.refusals.get("connections", 0),
+            "open": len(view.connections),
+            "total": view.connections_total,
+            "refused": view.refusals.get("connections", 0),
         },
     }
 
 
-def backends(server: Server, native: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def backends(view: AdminView, native: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     if "file" in native:
         f = native["file"]
@@ -58,7 +58,7 @@ def backends(server: Server, native: dict[str, dict[str, Any]]) -> dict[str, dic
         } | {"spool_pending": f["spool_pending"], "failing": f["failing"]}
     if "kafka" in native:
         k = native["kafka"]
-        feeder = server.kafka.stats() if server.kafka is not None else {}
+        feeder = view.kafka.stats() if view.kafka is not None else {}
         out["kafka"] = {
             "buffered": k["buffered"],
             "delivered": feeder.get("delivered", 0),
@@ -72,33 +72,3 @@ def backends(server: Server, native: dict[str, dict[str, Any]]) -> dict[str, dic
             "up": bool(feeder.get("up", False)),
         }
     return out
-
-
-# A backend is failing, for /healthz, while it loses events: its `dropped` counter moved
-# within this window. A backend that is down but spooling is degraded, not failing: every
-# instance shares the same Kafka and disk layout, so answering 503 for that would take all
-# of them out of the load balancer at once while each could still accept and spool.
-FAILING_WINDOW_S = 60.0
-
-
-class HealthTracker:
-    """Remembers when each backend's `dropped` counter last moved."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, float]] = {}
-
-    def check(self, stats: dict[str, Any]) -> tuple[list[str], list[str]]:
-        """(failing, degraded) backend descriptions for the current stats."""
-        now = time.monotonic()
-        failing, degraded = [], []
-        for name, b in stats["backends"].items():
-            dropped = int(b.get("dropped", 0))
-            last, changed = self._seen.get(name, (0, 0.0))
-            if dropped != last:
-                self._seen[name] = (dropped, now)
-                changed = now
-            if dropped and now - changed < FAILING_WINDOW_S:
-                failing.append(f"{name} (dropping events)")
-            elif b.get("failing") or ("up" in b and not b["up"]):
-                degraded.append(f"{name} down, spooling")
-        return failing, degraded

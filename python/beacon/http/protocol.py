@@ -14,15 +14,19 @@ in HTTP/1.1 and the connection goes on); an HTTP/2 preface gets an HTTP/2 refusa
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import httptools
 
 from beacon._beacon import HEADER_NAMES, METHODS
-from beacon.http.responses import CONTINUE, H2_PREFACE, H2_REFUSAL, cors_headers, with_headers
-
-if TYPE_CHECKING:
-    from beacon.server import Server
+from beacon.http.responses import (
+    CONTINUE,
+    H2_PREFACE,
+    H2_REFUSAL,
+    ResponseTable,
+    cors_headers,
+    with_headers,
+)
+from beacon.state import ServerState
 
 # Slots of `TrackProtocol._h`: the headers `Ingest` reads, in its order.
 _NAMES = {name.encode(): slot for slot, name in enumerate(HEADER_NAMES)}
@@ -70,18 +74,18 @@ class TrackProtocol(asyncio.Protocol):
         "_pending_bytes",
         "_request",
         "_responses",
-        "_server",
+        "_state",
         "_transport",
         "_url",
     )
 
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        self._responses = server.responses
+    def __init__(self, state: ServerState, responses: ResponseTable) -> None:
+        self._state = state
+        self._responses = responses
         # Cached once per connection: `ingest.request` would build a bound method object
         # on every request, and the response table is updated in place.
-        self._request = server.ingest.request
-        self._by_mode = server.responses.by_mode
+        self._request = state.ingest.request
+        self._by_mode = responses.by_mode
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -94,13 +98,13 @@ class TrackProtocol(asyncio.Protocol):
         self._in_request = True
         self._pending_bytes = 0
         self._header_bytes = 0
-        self._begin_tick = self._last_tick = server.tick
+        self._begin_tick = self._last_tick = state.tick
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport
-        if not self._server.connection_opened(self):
+        if not self._state.connection_opened(self):
             transport.close()
             return
         peer = transport.get_extra_info("peername")
@@ -108,7 +112,7 @@ class TrackProtocol(asyncio.Protocol):
             self._peer = str(peer[0]).encode()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connection_closed(self)
+        self._state.connection_closed(self)
         self._transport = None
         # The parser holds this protocol (its callbacks) and this protocol the parser: break
         # the cycle so the pair is freed now, by reference counting, not by a GC pause.
@@ -127,10 +131,10 @@ class TrackProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        self._last_tick = self._server.tick
+        self._last_tick = self._state.tick
         self._pending_bytes += len(data)
         self._feed(data)
-        if self._pending_bytes > self._server.max_request_bytes and not self._closing:
+        if self._pending_bytes > self._state.max_request_bytes and not self._closing:
             self._refuse(431, "too_large")
         # _flush(), inlined: this runs once per read.
         out = self._out
@@ -178,7 +182,7 @@ class TrackProtocol(asyncio.Protocol):
                 if self._closing:
                     return  # llhttp refuses data after `Connection: close`: not answered
                 if data.startswith(H2_PREFACE):
-                    self._server.count_refusal("http2")
+                    self._state.count_refusal("http2")
                     self._out.append(H2_REFUSAL)
                     self._closing = True
                 else:
@@ -193,16 +197,16 @@ class TrackProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         if not self._url:
             self._in_request = True
-            self._begin_tick = self._server.tick
+            self._begin_tick = self._state.tick
         # httptools may deliver the target in pieces when it spans reads.
         self._url += url
-        if len(self._url) > self._server.max_url_bytes:
+        if len(self._url) > self._state.max_url_bytes:
             raise _TooLarge(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         n = self._header_bytes + len(name) + len(value)
         self._header_bytes = n
-        if n > self._server.max_header_bytes:
+        if n > self._state.max_header_bytes:
             raise _TooLarge(431)
         slot = _WANTED.get(name)
         if slot is None:
@@ -212,7 +216,7 @@ class TrackProtocol(asyncio.Protocol):
             if slot is None:
                 return
         self._h[slot] = value
-        if slot == H_CLEN and value.isdigit() and int(value) > self._server.max_body_bytes:
+        if slot == H_CLEN and value.isdigit() and int(value) > self._state.max_body_bytes:
             raise _TooLarge(413)
 
     def on_headers_complete(self) -> None:
@@ -221,7 +225,7 @@ class TrackProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body = body if self._body is None else self._body + body
-        if len(self._body) > self._server.max_body_bytes:
+        if len(self._body) > self._state.max_body_bytes:
             raise _TooLarge(413)
 
     def on_message_complete(self) -> None:
@@ -231,7 +235,7 @@ class TrackProtocol(asyncio.Protocol):
         self._in_request = False
         parser = self._parser
         method = _METHOD_CODES.get(parser.get_method(), _OTHER_METHOD)
-        keep_alive = parser.should_keep_alive() and not self._server.draining
+        keep_alive = parser.should_keep_alive() and not self._state.draining
         head = method == _HEAD
         h = self._h
         try:
@@ -267,7 +271,7 @@ class TrackProtocol(asyncio.Protocol):
         length = self._h[H_CLEN]
         if length == b"0" or (length is None and method != _POST):
             return  # no content is coming: nothing to wait for (§10.1.1)
-        code = self._server.ingest.check_expect(method, self._url, self._h)
+        code = self._state.ingest.check_expect(method, self._url, self._h)
         if code == 0:
             self._out.append(CONTINUE)
             return
@@ -285,13 +289,13 @@ class TrackProtocol(asyncio.Protocol):
         else:
             response = self._by_mode[m][code & 0xFFFF]
         if code & 0xFFFF >= 400:
-            rid = b"X-Request-Id: " + self._server.next_request_id().encode() + b"\r\n"
+            rid = b"X-Request-Id: " + self._state.next_request_id().encode() + b"\r\n"
             response = with_headers(response, rid)
         self._out.append(response)
 
     def _error(self, exc: BaseException, *, close: bool) -> None:
         """A bug while handling one request: 500 with a request id, logged, counted."""
-        rid = self._server.request_failed(exc)
+        rid = self._state.request_failed(exc)
         response = self._responses.get(500, keep_alive=not close)
         self._out.append(with_headers(response, b"X-Request-Id: " + rid.encode() + b"\r\n"))
         if close:
@@ -300,10 +304,10 @@ class TrackProtocol(asyncio.Protocol):
     def _refuse(self, status: int, reason: str) -> None:
         """Answers a request the parser could not finish, then closes: the stream's
         framing can no longer be trusted."""
-        self._server.count_refusal(reason)
-        extra = b"X-Request-Id: " + self._server.next_request_id().encode() + b"\r\n"
+        self._state.count_refusal(reason)
+        extra = b"X-Request-Id: " + self._state.next_request_id().encode() + b"\r\n"
         origin = self._h[H_ORIGIN]
-        if origin is not None and self._server.ingest.cors_allowed(self._url, self._h):
+        if origin is not None and self._state.ingest.cors_allowed(self._url, self._h):
             extra += cors_headers(origin)
         self._out.append(with_headers(self._responses.get(status, keep_alive=False), extra))
         self._closing = True
@@ -335,7 +339,7 @@ class TrackProtocol(asyncio.Protocol):
                 self._refuse(408, "timeout")
                 self._flush()
         elif tick - self._last_tick >= idle_ticks:
-            self._server.count_refusal("idle_closed")
+            self._state.count_refusal("idle_closed")
             self._transport.close()
 
     def close_when_idle(self) -> None:

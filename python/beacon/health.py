@@ -1,0 +1,38 @@
+"""When a backend counts as failing or degraded, for `/healthz` (and the exit status of a
+health check behind a load balancer)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+# A backend is failing, for /healthz, while it loses events: its `dropped` counter moved
+# within this window. A backend that is down but spooling is degraded, not failing: every
+# instance shares the same Kafka and disk layout, so answering 503 for that would take all
+# of them out of the load balancer at once while each could still accept and spool.
+FAILING_WINDOW_S = 60.0
+
+
+class HealthTracker:
+    """Remembers when each backend's `dropped` counter last moved."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def check(self, stats: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(failing, degraded) backend descriptions for the current stats."""
+        now = self._clock()
+        failing, degraded = [], []
+        for name, b in stats["backends"].items():
+            dropped = int(b.get("dropped", 0))
+            last, changed = self._seen.get(name, (0, 0.0))
+            if dropped != last:
+                self._seen[name] = (dropped, now)
+                changed = now
+            if dropped and now - changed < FAILING_WINDOW_S:
+                failing.append(f"{name} (dropping events)")
+            elif b.get("failing") or ("up" in b and not b["up"]):
+                degraded.append(f"{name} down, spooling")
+        return failing, degraded

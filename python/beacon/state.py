@@ -1,0 +1,84 @@
+"""What the public listener, the admin listener and the runtime share: the native request
+path, open connections, refusal counters, the draining flag, health and GC figures. It
+imports nothing from `http/` or `admin/` (they read it; `runtime/` drives it)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import Counter
+from typing import Any, Protocol
+
+from beacon._beacon import Ingest
+from beacon.config import Config
+from beacon.gcstats import GcStats
+from beacon.health import HealthTracker
+
+log = logging.getLogger("beacon.http")
+
+
+class Connection(Protocol):
+    """What the shared state asks of an open client connection."""
+
+    def check_timeouts(self, tick: int, request_ticks: int, idle_ticks: int) -> None: ...
+    def close_when_idle(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ServerState:
+    def __init__(self, cfg: Config, ingest: Ingest) -> None:
+        self.cfg = cfg
+        self.ingest = ingest
+        limits = cfg.limits
+        self.max_request_bytes = limits.max_request_bytes
+        self.max_header_bytes = limits.max_header_bytes
+        self.max_body_bytes = limits.max_body_bytes
+        # The query limit plus room for the path: longer targets are 414 before parsing.
+        self.max_url_bytes = limits.max_query_bytes + 1024
+        # A tick is one second; +1 so at least the full timeout passes before a cut.
+        self.request_ticks = math.ceil(limits.header_timeout_s) + 1
+        self.idle_ticks = math.ceil(limits.idle_timeout_s) + 1
+        self.tick = 0
+        self.connections: set[Connection] = set()
+        self.connections_total = 0
+        #: Refusals made before a request reaches `Ingest` (bad HTTP, timeouts, ...) and
+        #: connection-level ones; `Ingest` counts the rest per flavor.
+        self.refusals: Counter[str] = Counter()
+        self.draining = False
+        self.started_at = time.time()
+        self.gc_stats = GcStats()
+        #: The Kafka feeder, for its figures in /stats (set by the runtime when Kafka is on).
+        self.kafka: Any = None
+        self.health = HealthTracker()
+        self._rid_prefix = os.urandom(3).hex()
+        self._rid = 0
+
+    # connections
+
+    def connection_opened(self, conn: Connection) -> bool:
+        if len(self.connections) >= self.cfg.limits.max_connections:
+            self.refusals["connections"] += 1
+            return False
+        self.connections.add(conn)
+        self.connections_total += 1
+        return True
+
+    def connection_closed(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+
+    def count_refusal(self, reason: str) -> None:
+        self.refusals[reason] += 1
+
+    # errors
+
+    def next_request_id(self) -> str:
+        self._rid += 1
+        return f"{self._rid_prefix}{self._rid:06x}"
+
+    def request_failed(self, exc: BaseException) -> str:
+        rid = self.next_request_id()
+        self.refusals["errors"] += 1
+        log.error("request %s failed: %r", rid, exc, exc_info=exc)
+        return rid
