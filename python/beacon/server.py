@@ -16,7 +16,6 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -29,9 +28,6 @@ from beacon.http.listeners import activated_sockets, bind, describe
 from beacon.http.protocol import TrackProtocol
 from beacon.http.responses import ResponseTable
 from beacon.pipeline import build_ingest
-
-if TYPE_CHECKING:
-    from beacon.backends.kafka import KafkaFeeder
 
 log = logging.getLogger("beacon.http")
 
@@ -47,10 +43,9 @@ PREFLIGHT_HEADERS = (
 class Server:
     """State shared by every connection of the public listener, and the admin views."""
 
-    def __init__(self, cfg: Config, ingest: Ingest, kafka: KafkaFeeder | None = None) -> None:
+    def __init__(self, cfg: Config, ingest: Ingest) -> None:
         self.cfg = cfg
         self.ingest = ingest
-        self.kafka = kafka
         self.responses = ResponseTable()
         limits = cfg.limits
         self.max_request_bytes = limits.max_request_bytes
@@ -206,13 +201,13 @@ async def _main(cfg: Config) -> None:
     if cfg.debug.panic_target:
         ingest.set_panic_target(cfg.debug.panic_target.encode())
     feeder = None
-    queue = ingest.kafka_queue()
-    if queue is not None:
-        from beacon.backends.kafka import KafkaFeeder
+    sink = ingest.kafka_sink()
+    if sink is not None:
+        from beacon.backends.kafka.feeder import KafkaFeeder
 
-        feeder = KafkaFeeder(cfg, queue)
+        feeder = KafkaFeeder(cfg, sink)
         feeder.start()
-    server = Server(cfg, ingest, feeder)
+    server = Server(cfg, ingest)
     loop = asyncio.get_running_loop()
     signals = _Signals()
     if feeder is not None:

@@ -6,11 +6,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod backend;
 pub mod clock;
 pub mod envelope;
 pub mod event;
-pub mod filesink;
 pub mod flavor;
 #[cfg(test)]
 mod fuzz_regressions;
@@ -18,17 +16,18 @@ pub mod ingest;
 #[cfg(feature = "python")]
 mod ingest_py;
 pub mod json;
-#[cfg(feature = "python")]
-mod kafka_py;
 pub mod privacy;
 pub mod query;
 pub mod ring;
-pub mod spool;
+pub mod sinks;
 pub mod ttl_store;
 #[cfg(feature = "python")]
 mod ttl_store_py;
 #[cfg(feature = "python")]
 mod tz_py;
+
+/// The request path's handle on a backend, where ingest.rs has always found it.
+pub use sinks::backend;
 
 #[cfg(feature = "python")]
 mod python_module {
@@ -45,7 +44,7 @@ mod python_module {
         crate::query::py::init_pymodule(m)?;
         crate::ingest_py::init_pymodule(m)?;
         crate::tz_py::init_pymodule(m)?;
-        crate::kafka_py::init_pymodule(m)?;
+        crate::sinks::py::init_pymodule(m)?;
         crate::ttl_store_py::init_pymodule(m)?;
         Ok(())
     }

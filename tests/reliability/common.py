@@ -133,7 +133,7 @@ class Sampler:
             except (OSError, AssertionError):
                 self.health["unreachable"] += 1
                 continue
-            if backends.get("file", {}).get("failing"):
+            if "file" in backends and not backends["file"]["up"]:
                 self.file_failing_seen = True
             if "kafka" in backends and not backends["kafka"]["up"]:
                 self.kafka_down_seen = True
