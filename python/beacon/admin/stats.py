@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from beacon import __version__
@@ -59,12 +60,13 @@ FAILING_WINDOW_S = 60.0
 class HealthTracker:
     """Remembers when each backend's `dropped` counter last moved."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._seen: dict[str, tuple[int, float]] = {}
 
     def check(self, stats: dict[str, Any]) -> tuple[list[str], list[str]]:
         """(failing, degraded) backend descriptions for the current stats."""
-        now = time.monotonic()
+        now = self._clock()
         failing, degraded = [], []
         for name, b in stats["backends"].items():
             dropped = int(b["dropped"])
