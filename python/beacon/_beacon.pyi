@@ -4,6 +4,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, final
 
+__all__ = [
+    "Ingest",
+    "KafkaSink",
+    "MalformedQuery",
+    "TtlStore",
+    "__build_epoch__",
+    "__git_sha__",
+    "__version__",
+    "backend_stats",
+    "encode_query",
+    "is_valid_timezone",
+]
+
 __version__: str
 __git_sha__: str
 __build_epoch__: int
@@ -27,19 +40,20 @@ def encode_query(
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
 
+@final
 class Ingest:
     """The request path and its backends. Configure with `add_flavor` and the
     `enable_*` calls, then `start()`; afterwards call `handle()` once per request."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         paths: list[str],
         max_bytes: int,
         max_params: int,
         max_depth: int,
         ring_capacity: int,
-    ) -> None: ...
+    ) -> Ingest: ...
     def add_flavor(
         self,
         name: str,
@@ -71,7 +85,7 @@ class Ingest:
         spool_dir: str | Path,
         flush_interval_ms: int,
         fsync_interval_ms: int | None,
-        file_suffix: str = "",
+        file_suffix: str = ...,
     ) -> None:
         """Daily JSON-lines files `<data_dir>/<flavor>/<YYYY-MM-DD><file_suffix>.jsonl`,
         overflow to `spool_dir`."""
@@ -211,11 +225,12 @@ class KafkaSink:
     def stats(self) -> dict[str, Any]:
         """The backend's figures, as in `/stats`."""
 
+@final
 class TtlStore:
     """A bounded key/value map with per-key expiry (the dedup store). `now_ms` defaults
     to the system clock; pass it to control time in tests."""
 
-    def __init__(self, max_entries: int = 1_000_000) -> None: ...
+    def __new__(cls, max_entries: int = 1_000_000) -> TtlStore: ...
     def get(self, key: bytes, now_ms: int | None = None) -> bytes | None:
         """The value of a live key."""
     def set(self, key: bytes, value: bytes, ttl_s: float, now_ms: int | None = None) -> None:
