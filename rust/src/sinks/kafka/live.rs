@@ -18,17 +18,17 @@ impl<'a> Message<'a> {
     }
 }
 
-/// How a hand-over ended.
+/// How a hand-over ended. What it could not hand over goes to the spool with `spill()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handed {
     /// Every message was handed over (or filed as rejected).
     All,
     /// librdkafka's buffer is full: the caller gives it time (a `poll`) before the next
-    /// hand-over, which starts with the messages left.
+    /// hand-over, which starts with the messages left (or, the second time, spills them).
     Full,
-    /// The producer refused; what was left is in the spool.
+    /// The producer refused; what was left is to be spilled.
     Spooled,
-    /// An unexpected error; what was left is in the spool, the caller raises it.
+    /// An unexpected error; what was left is to be spilled, the caller raises it.
     Aborted,
 }
 
@@ -85,8 +85,8 @@ impl KafkaSink {
 
     /// Hands `batch` to `producer` on `route`. Refused for good: the rejected log. A full
     /// librdkafka: the rest waits for the next hand-over, and if that one cannot hand a
-    /// single message either, it goes to the spool. Any other refusal: the rest goes to
-    /// the spool and Kafka is down.
+    /// single message either, it is to be spilled. Any other refusal: the rest is to be
+    /// spilled and Kafka is down. Call `spill()` next (it writes to disk: without the GIL).
     pub fn hand_live(
         &self,
         batch: Vec<SharedEvent>,
@@ -127,26 +127,37 @@ impl KafkaSink {
                 let error = format!("producer buffer full, {} messages", rest.len());
                 self.down(&mut st, Level::Warning, "librdkafka refused", &error, false);
                 st.stall_retried = false;
-                self.spool_events(&mut st, rest);
+                st.spill.extend_from_slice(rest);
                 Handed::Full
             }
             Some(Refusal::Down(error)) => {
                 self.down(&mut st, Level::Error, "produce failed", &error, false);
-                self.spool_events(&mut st, rest);
+                st.spill.extend_from_slice(rest);
                 Handed::Spooled
             }
             Some(Refusal::Fatal(error)) => {
                 st.fatal = true;
                 self.down(&mut st, Level::Error, "produce failed", &error, false);
-                self.spool_events(&mut st, rest);
+                st.spill.extend_from_slice(rest);
                 Handed::Spooled
             }
             Some(Refusal::Reject(_)) | Some(Refusal::Abort) => {
-                self.spool_events(&mut st, rest);
+                st.spill.extend_from_slice(rest);
                 Handed::Aborted
             }
         };
         self.publish(&st);
         outcome
+    }
+
+    /// Writes what the last hand-over could not hand over to the spool.
+    pub fn spill(&self) {
+        let mut st = self.lock();
+        if st.spill.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut st.spill);
+        self.spool_events(&mut st, &events);
+        self.publish(&st);
     }
 }

@@ -199,6 +199,8 @@ struct State {
     stalled: VecDeque<SharedEvent>,
     /// The stalled batch already had its time to wait for room.
     stall_retried: bool,
+    /// Taken off the queue, not handed over, to be spooled (`spill()`, without the GIL).
+    spill: Vec<SharedEvent>,
     /// Size of the last live batch (a full one means live traffic is busy).
     last_batch: usize,
     fast: Fast,
@@ -228,6 +230,7 @@ impl KafkaSink {
                 last_pop: None,
                 stalled: VecDeque::new(),
                 stall_retried: false,
+                spill: Vec::new(),
                 last_batch: 0,
                 fast: Fast::default(),
                 reported_outstanding: 0,
@@ -302,7 +305,7 @@ impl KafkaSink {
         let c = self.counters();
         let fast = st.fast.handed - st.fast.reported - st.fast.delivered;
         Counters::set(&c.in_flight, fast + st.reported_outstanding);
-        Counters::set(&c.held, st.stalled.len() as u64);
+        Counters::set(&c.held, (st.stalled.len() + st.spill.len()) as u64);
     }
 
     /// Spools events taken off the queue (first time: counted as spooled); notes a spool

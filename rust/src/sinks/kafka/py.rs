@@ -222,6 +222,7 @@ impl PyKafkaSink {
         }
         let mut producer = self.producer(py)?;
         let handed = sink.hand_live(batch, sink.route(), &mut producer);
+        py.detach(|| sink.spill());
         match producer.error.take() {
             Some(e) => Err(e),
             None => Ok(handed == Handed::Full),

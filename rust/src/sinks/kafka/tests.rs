@@ -108,7 +108,9 @@ impl Rig {
     /// One live hand-over of what is queued.
     fn live(&self, p: &mut impl Producer) -> Handed {
         let batch = self.sink.take_live(true);
-        self.sink.hand_live(batch, self.sink.route(), p)
+        let handed = self.sink.hand_live(batch, self.sink.route(), p);
+        self.sink.spill();
+        handed
     }
 
     /// One replay step at `now`, as the binding does it.
