@@ -44,14 +44,15 @@ def tree_rss_kb(pid: int) -> int:
 
 
 def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds each thread of a process has used, summed by thread name (`comm`, e.g.
-    `beacon-kafka`, `beacon-file`); from `schedstat` (ns), else `stat` (clock ticks)."""
+    """CPU seconds each thread of a process has used, summed by thread name (`comm`:
+    `beacon-file`, `rdk:broker1`, ...; the main thread is `main`); from `schedstat` (ns),
+    else `stat` (clock ticks). Python 3.11 leaves its threads' `comm` at `python`."""
     out: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(OSError, ValueError, IndexError):
-                name = (task / "comm").read_text().strip()
+                name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
                 try:
                     cpu = int((task / "schedstat").read_text().split()[0]) / 1e9
                 except OSError:

@@ -448,9 +448,10 @@ def rates(
 
 
 def feeder_us_per_message(r: dict[str, Any]) -> float | None:
-    """CPU time of the Kafka feeder thread (`beacon-kafka`) per message delivered over the
-    measured run, in µs: what the Kafka backend costs the server's core."""
-    cpu = r.get("thread_cpu_s", {}).get("beacon-kafka")
+    """CPU time of the Kafka feeder thread per message delivered over the measured run, in
+    µs: what the Kafka backend costs the server's core. The feeder is the Python thread
+    other than the main one that works (`python`: the executor's threads idle meanwhile)."""
+    cpu = r.get("thread_cpu_s", {}).get("python")
     delivered = r.get("kafka_delivered_per_s")
     if cpu is None or not delivered:
         return None
