@@ -86,6 +86,8 @@ pub struct Spool {
     dir: PathBuf,
     /// Closed segments by sequence number, with the oldest `ts_ms` each holds.
     closed: BTreeMap<u64, i64>,
+    /// The oldest `ts_ms` of all closed segments (kept, not recomputed per append).
+    closed_oldest: i64,
     current: Option<Current>,
     next_seq: u64,
     /// Lines appended and not yet removed, across all segments (from open + appends).
@@ -116,6 +118,7 @@ impl Spool {
         let next_seq = closed.keys().next_back().map_or(1, |s| s + 1);
         let spool = Spool {
             dir: dir.to_owned(),
+            closed_oldest: closed.values().copied().min().unwrap_or(NO_TS),
             closed,
             current: None,
             next_seq,
@@ -223,6 +226,7 @@ impl Spool {
     pub fn remove(&mut self, seg: Segment) -> io::Result<()> {
         fs::remove_file(self.path(seg.seq))?;
         self.closed.remove(&seg.seq);
+        self.closed_oldest = self.closed.values().copied().min().unwrap_or(NO_TS);
         self.pending = self.pending.saturating_sub(seg.lines());
         self.publish();
         Ok(())
@@ -250,6 +254,7 @@ impl Spool {
         if let Some(mut cur) = self.current.take() {
             let flushed = cur.w.flush().and_then(|_| cur.w.get_ref().sync_data());
             self.closed.insert(cur.seq, cur.min_ts);
+            self.closed_oldest = self.closed_oldest.min(cur.min_ts);
             flushed?;
         }
         Ok(())
@@ -257,11 +262,11 @@ impl Spool {
 
     /// Mirrors `pending` and the oldest pending `ts_ms` into the gauges.
     fn publish(&self) {
-        let closed = self.closed.values().copied().min().unwrap_or(NO_TS);
         let current = self.current.as_ref().map_or(NO_TS, |c| c.min_ts);
         let g = &self.gauges;
         g.pending.store(self.pending, Ordering::Relaxed);
-        g.oldest_ts_ms.store(closed.min(current), Ordering::Relaxed);
+        let oldest = self.closed_oldest.min(current);
+        g.oldest_ts_ms.store(oldest, Ordering::Relaxed);
     }
 
     fn path(&self, seq: u64) -> PathBuf {
@@ -313,7 +318,8 @@ fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
     })
 }
 
-/// A segment file's lines and the oldest `ts_ms` among its readable records.
+/// A segment file's lines and the oldest `ts_ms` among them (read without parsing the
+/// rest of each record: a large spool is scanned at every start).
 fn scan(path: &Path) -> io::Result<(u64, i64)> {
     let mut text = Vec::new();
     File::open(path)?.read_to_end(&mut text)?;
@@ -321,8 +327,9 @@ fn scan(path: &Path) -> io::Result<(u64, i64)> {
     let mut min_ts = NO_TS;
     for line in text.split_inclusive(|&b| b == b'\n') {
         lines += 1;
-        if let Some(rec) = parse_record(line) {
-            min_ts = min_ts.min(rec.ts_ms);
+        let ts = line.split(|&b| b == b'\t').nth(1);
+        if let Some(ts) = ts.and_then(|t| std::str::from_utf8(t).ok()?.parse::<i64>().ok()) {
+            min_ts = min_ts.min(ts);
         }
     }
     Ok((lines, min_ts))
