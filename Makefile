@@ -42,12 +42,13 @@ test-python: build-prod system-deps
 
 test: lint test-rust test-python
 
-lint: $(STAMP)
+lint: build-prod  # stubtest checks the stub against the built extension
 	cargo fmt --all -- --check
 	cargo clippy --manifest-path rust/Cargo.toml --all-targets --features python -- -D warnings
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/ruff format --check python tests bench
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest beacon._beacon
 
 fmt: $(STAMP)
 	cargo fmt --all

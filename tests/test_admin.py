@@ -3,17 +3,22 @@ sent, Prometheus text parses, /info, /healthz, /debug gating, loopback-only bind
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from beacon import __version__
+from beacon._beacon import backend_stats
+from support.accounting import wait_accounted
 from support.admin import admin_get, stats
 from support.beacon_server import BeaconServer
 from support.http_client import Conn, get
+from support.load import BackgroundLoad
 
 CONFIG = {
     "flavors": [
@@ -109,8 +114,55 @@ def test_metrics_parse_with_the_prometheus_parser(srv: BeaconServer) -> None:
         s.name == "beacon_gc_pause_seconds_bucket" and s.labels["le"] == "+Inf"
         for s in gc_hist.samples
     )
-    assert families["beacon_backend_events"].type == "counter"
+    assert families["beacon_backend_written_events"].type == "counter"
+    assert families["beacon_backend_buffered_events"].type == "gauge"
     assert families["beacon_memory_rss_bytes"].samples[0].value > 0
+
+
+def backend_figures(text: str) -> dict[tuple[str, str], float]:
+    """(backend, /stats key) -> value, from /metrics text, through the stats schema."""
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    out = {}
+    for key, metric, _kind, _help, _only in backend_stats():
+        if metric not in families:  # only the backends running have samples
+            continue
+        for s in families[metric].samples:
+            if not s.name.endswith("_created"):
+                out[(s.labels["backend"], key)] = s.value
+    return out
+
+
+def flat(backends: dict[str, dict[str, Any]]) -> dict[tuple[str, str], float]:
+    return {(b, k): float(v) for b, figures in backends.items() for k, v in figures.items()}
+
+
+def test_stats_and_metrics_agree_on_every_backend_figure_under_load(srv: BeaconServer) -> None:
+    """Under load every counter /metrics shows lies between the /stats read just before
+    and the one just after it; once the load stops, the two agree number for number."""
+    counters = {key for key, _, kind, _, _ in backend_stats() if kind == "counter"}
+    reqs = (("a.example", f"/track?ev=view&n={i}") for i in itertools.count())
+    load = BackgroundLoad("127.0.0.1", srv.port, reqs, connections=4, rate=2000).start()
+    try:
+        for _ in range(10):
+            before = flat(stats(srv.admin_port)["backends"])
+            status, text = admin_get(srv.admin_port, "/metrics")
+            after = flat(stats(srv.admin_port)["backends"])
+            scraped = backend_figures(text)
+            assert status == 200 and set(scraped) == set(before) == set(after)
+            for (backend, key), value in scraped.items():
+                if key in counters:
+                    assert before[backend, key] <= value <= after[backend, key], key
+            time.sleep(0.1)
+    finally:
+        result = load.stop()
+    assert result.statuses == {200: result.sent} and result.sent > 0
+    assert wait_accounted(lambda: stats(srv.admin_port)["backends"]) == {"file": 0}
+    deadline = time.monotonic() + 10  # the file buffers reach the disk every second
+    while (quiet := flat(stats(srv.admin_port)["backends"]))["file", "in_flight"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert backend_figures(admin_get(srv.admin_port, "/metrics")[1]) == quiet
+    assert quiet["file", "written"] == quiet["file", "accepted"] == result.sent
 
 
 def test_info_has_build_and_time_fields(srv: BeaconServer) -> None:

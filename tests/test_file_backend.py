@@ -16,6 +16,7 @@ import pytest
 
 from beacon import Ingest
 from beacon.config import parse_config
+from support.accounting import unaccounted
 
 
 def make_ingest(
@@ -110,6 +111,7 @@ def test_ring_overflow_goes_to_the_spool_and_lands(tmp_path: Path) -> None:
     assert got == list(range(20_000))  # every event once
     assert stats["spooled"] > 0 and stats["replayed"] == stats["spooled"]
     assert stats["dropped"] == 0 and stats["spool_pending"] == 0
+    assert stats["overflowed"] == stats["spooled"] and unaccounted(stats) == 0
     print(f"\nring overflow: {stats['spooled']} of 20000 events went through the spool")
 
 
@@ -142,17 +144,17 @@ def test_full_disk_spools_then_replays_once_space_is_back(tmp_path: Path, small_
     ing = make_ingest(tmp_path / "data", tmp_path / "spool")
     ing.set_clock(ms("2026-11-24T12:00:00+00:00"))
     send(ing, 0, 2000)  # ~340 KB: far more than 64 KiB
-    wait_for(lambda: file_stats(ing)["failing"])
+    wait_for(lambda: not file_stats(ing)["up"])
     assert file_stats(ing)["errors"] > 0
     grow(small_disk)
     send(ing, 2000, 3000)
-    wait_for(lambda: file_stats(ing)["spool_pending"] == 0 and not file_stats(ing)["failing"])
+    wait_for(lambda: file_stats(ing)["spool_pending"] == 0 and file_stats(ing)["up"])
     ing.shutdown()
     stats = file_stats(ing)
     got = numbers(small_disk / "2026-11-24.jsonl")  # every line parses: no torn line
     assert sorted(got) == list(range(3000))
     assert stats["errors"] > 0 and stats["dropped"] == 0
-    assert stats["replayed"] == stats["spooled"] > 0
+    assert stats["replayed"] == stats["spooled"] > 0 and unaccounted(stats) == 0
     print(f"\ndisk full: {stats['spooled']} spooled, {stats['replayed']} replayed, 0 lost")
 
 
@@ -169,4 +171,5 @@ def test_spool_survives_a_restart(tmp_path: Path, small_disk: Path) -> None:
     wait_for(lambda: file_stats(again)["spool_pending"] == 0)
     again.shutdown()
     assert sorted(numbers(small_disk / "2026-11-24.jsonl")) == list(range(2000))
-    assert file_stats(again)["replayed"] == pending
+    stats = file_stats(again)
+    assert stats["replayed"] == stats["recovered"] == pending and unaccounted(stats) == 0

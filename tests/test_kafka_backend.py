@@ -18,9 +18,11 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from beacon._beacon import Ingest, KafkaQueue
-from beacon.backends.kafka import KafkaFeeder
+from beacon._beacon import Ingest, KafkaSink
+from beacon.backends.kafka.delivery import refusal
+from beacon.backends.kafka.feeder import KafkaFeeder
 from beacon.config import Config, parse_config
+from support.accounting import unaccounted, wait_accounted
 from support.admin import stats
 from support.beacon_server import BeaconServer, free_port
 from support.kafka_broker import KafkaBroker, consume_all
@@ -93,6 +95,8 @@ def test_every_event_reaches_file_and_kafka_exactly_once(
                 break
             time.sleep(0.5)
         print(f"\nkafka backend before stop: {kafka}")
+        left = wait_accounted(lambda: stats(srv.admin_port)["backends"])
+        assert left == {"file": 0, "kafka": 0}, stats(srv.admin_port)["backends"]
         code = srv.stop(signal.SIGTERM)
         assert code == 0, srv.log()[-3000:]
     stopped = [ln for ln in srv.log().splitlines() if "kafka: stopped:" in ln]
@@ -140,22 +144,32 @@ def _config(tmp_path: Path, bootstrap: str, producer: dict[str, Any], tag: str) 
     )
 
 
-def _start_feeder(cfg: Config) -> tuple[Ingest, KafkaQueue, KafkaFeeder]:
-    """An Ingest with the Kafka backend and a running feeder on its queue."""
+def _start_feeder(cfg: Config) -> tuple[Ingest, KafkaSink, KafkaFeeder]:
+    """An Ingest with the Kafka backend and a running feeder on its sink."""
     ingest = Ingest(cfg)
     ingest.start()
-    queue = ingest.kafka_queue()
-    assert queue is not None
-    feeder = KafkaFeeder(cfg, queue)
+    sink = ingest.kafka_sink()
+    assert sink is not None
+    feeder = KafkaFeeder(cfg, sink)
     feeder.start()
-    return ingest, queue, feeder
+    return ingest, sink, feeder
 
 
-def _wait_for(feeder: KafkaFeeder, counter: str, n: int, timeout_s: float = 60.0) -> None:
-    """Waits until the feeder's `counter` reaches `n` (the caller asserts on it)."""
+def _wait_for(sink: KafkaSink, counter: str, n: int, timeout_s: float = 60.0) -> None:
+    """Waits until the backend's `counter` reaches `n` (the caller asserts on it)."""
     deadline = time.monotonic() + timeout_s
-    while feeder.stats()[counter] < n and time.monotonic() < deadline:
+    while sink.stats()[counter] < n and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+class Recorder:
+    """Stands in for `Producer.produce`: records the messages, sends none."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, *args: Any) -> None:
+        self.calls.append(args)
 
 
 def test_undeliverable_messages_are_spooled_and_replayed(
@@ -168,7 +182,7 @@ def test_undeliverable_messages_are_spooled_and_replayed(
     tag = uuid.uuid4().hex[:8]
     dead = f"127.0.0.1:{free_port()}"
     cfg = _config(tmp_path, dead, {"message.timeout.ms": 1500}, tag)
-    ingest, queue, feeder = _start_feeder(cfg)
+    ingest, sink, feeder = _start_feeder(cfg)
     n = 3000
     base_ms = 1_780_000_000_000
     for i in range(n):
@@ -176,36 +190,48 @@ def test_undeliverable_messages_are_spooled_and_replayed(
         host = f"{('alpha', 'beta', 'gamma')[i % 3]}.test".encode()
         assert ingest.handle(f"/track?ev=view&uid=u{i % 7}&n={i}".encode(), host) == 200
     # Deliveries fail within message.timeout.ms; wait for it, well before stop() would purge.
-    _wait_for(feeder, "failed", n)
-    stats = feeder.stats()
-    assert stats["failed"] == n and stats["delivered"] == 0 and not feeder.healthy
+    _wait_for(sink, "failed", n)
+    stats = sink.stats()
+    assert stats["failed"] >= n and stats["delivered"] == 0 and not stats["up"]
     feeder.stop(timeout_s=1.0)
-    assert queue.spool_pending() == n
+    assert sink.stats()["spool_pending"] == n and unaccounted(sink.stats()) == 0
 
-    # A segment held for replay stays on disk until released: a crash now (another Ingest
-    # opening the same spool) would still find every message.
-    held = queue.hold_spooled()
-    assert held is not None
-    msgs, segment = held
-    assert len(msgs) == len(segment) > 0 and queue.spool_pending() == n
+    # A segment being replayed stays on disk until each of its messages is reported: a
+    # crash now (another Ingest opening the same spool) would still find every message.
+    held = Recorder()
+    sink.attach(
+        fast=Recorder(),
+        reporter=held,
+        on_fast=print,
+        on_live=print,
+        on_replay=print,
+        refusal=refusal,
+    )
+    sink.brokers_reachable()  # as if Kafka were back: the replay runs at its rate
+    assert sink.replay() == len(held.calls) > 0
     after_crash = Ingest(cfg)
     after_crash.start()
-    q2 = after_crash.kafka_queue()
-    assert q2 is not None and q2.spool_pending() == n
-    del q2, after_crash
-    segment.release()
-    assert queue.spool_pending() == n - len(msgs)
-    assert queue.spool(msgs) == len(msgs)  # as a feeder that could not deliver them would
+    other = after_crash.kafka_sink()
+    assert other is not None and other.stats()["spool_pending"] == n
+    del other, after_crash
+    # As a feeder whose producer failed them: the rest and the handed ones go back.
+    sink.end_replay()
+    for topic, value, key, *_ in held.calls:
+        sink.fail("replay", topic, value, key, -1, "Local: Message timed out")
+    sink.settle(0)
+    sink.detach()
+    assert sink.stats()["spool_pending"] == n and unaccounted(sink.stats()) == 0
 
-    # The same queue (and spool) with a broker that works.
+    # The same sink (and spool) with a broker that works.
     cfg_ok = _config(tmp_path, kafka_broker.bootstrap, {"client.id": "beacon-test"}, tag)
-    feeder = KafkaFeeder(cfg_ok, queue)
+    feeder = KafkaFeeder(cfg_ok, sink)
     feeder.start()
-    _wait_for(feeder, "replayed", n)
+    _wait_for(sink, "replayed", n)
     feeder.stop(timeout_s=10.0)
-    stats = feeder.stats()
-    assert stats["replayed"] == n and stats["spool_pending"] == 0 and feeder.healthy
-    assert ingest.stats()["backends"]["kafka"]["replayed"] == n
+    stats = sink.stats()
+    assert stats["replayed"] == n and stats["spool_pending"] == 0 and stats["up"]
+    assert stats["spooled"] == n, "a message spooled again is counted once"
+    assert stats == ingest.stats()["backends"]["kafka"] and unaccounted(stats) == 0
     ingest.shutdown()
 
     for idx, f in enumerate(flavors(tag)):
@@ -228,18 +254,19 @@ def test_live_deliveries_are_counted_without_success_reports(
     every message is in its topic once."""
     tag = uuid.uuid4().hex[:8]
     cfg = _config(tmp_path, kafka_broker.bootstrap, {}, tag)
-    ingest, queue, feeder = _start_feeder(cfg)
+    ingest, sink, feeder = _start_feeder(cfg)
     n = 6000
     for i in range(n):
         host = f"{('alpha', 'beta', 'gamma')[i % 3]}.test".encode()
         assert ingest.handle(f"/track?uid=u{i % 7}&n={i}".encode(), host) == 200
-    _wait_for(feeder, "delivered", n)
-    stats = feeder.stats()
-    assert stats["delivered"] == stats["produced"] == n, stats
-    assert stats["failed"] == 0 and stats["replayed"] == 0 and feeder.healthy
+    _wait_for(sink, "delivered", n)
+    stats = sink.stats()
+    assert stats["delivered"] == stats["accepted"] == n and stats["in_flight"] == 0, stats
+    assert stats["failed"] == 0 and stats["replayed"] == 0 and stats["up"]
     feeder.stop(timeout_s=10.0)
-    assert feeder.stats()["delivered"] == n
-    assert queue.buffered() == 0 and queue.spool_pending() == 0
+    stats = sink.stats()
+    assert stats["delivered"] == n and unaccounted(stats) == 0
+    assert stats["buffered"] == 0 and stats["spool_pending"] == 0
     ingest.shutdown()
     for idx, f in enumerate(flavors(tag)):
         got = Counter(
@@ -272,7 +299,7 @@ def test_messages_kafka_refuses_for_good_are_filed_not_retried(
     cfg = _config(
         tmp_path, kafka_broker.bootstrap, {"message.max.bytes": 5000, "linger.ms": 1}, tag
     )
-    ingest, queue, feeder = _start_feeder(cfg)
+    ingest, sink, feeder = _start_feeder(cfg)
     # Random hex: lz4 cannot shrink it below the limits (the broker judges compressed
     # batches); both stay within the 8 KiB query limit.
     noise = secrets.token_hex(1300)  # 2,600 characters: beyond the topic's 2,000 bytes
@@ -288,13 +315,13 @@ def test_messages_kafka_refuses_for_good_are_filed_not_retried(
     ]
     for target, counter, n in steps:
         assert ingest.handle(target.encode(), b"alpha.test") == 200
-        _wait_for(feeder, counter, n)
-    stats = feeder.stats()
+        _wait_for(sink, counter, n)
+    stats = sink.stats()
     feeder.stop(timeout_s=10.0)
     ingest.shutdown()
     assert stats["rejected"] == 2 and stats["delivered"] == 3, stats
-    assert stats["failed"] == 0 and stats["spooled"] == 0 and queue.spool_pending() == 0
-    assert feeder.healthy
+    assert stats["failed"] == 0 and stats["spooled"] == 0 and stats["spool_pending"] == 0
+    assert stats["up"] and unaccounted(sink.stats()) == 0
     rejected = sorted(_rejected_lines(cfg), key=lambda r: r["key"])
     assert [r["key"] for r in rejected] == ["u1", "u3"]
     for r in rejected:

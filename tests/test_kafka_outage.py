@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from support.accounting import wait_accounted
+from support.admin import stats
 from support.beacon_server import BeaconServer, free_port
 from support.kafka_broker import KafkaBroker, consume_all
 from support.load import BackgroundLoad, run_load
@@ -106,6 +108,7 @@ def test_outage_loses_nothing_and_duplicates_nothing(
         sent = result.sent
         wait_for_topics(broker, {topics["north"]: (sent + 1) // 2, topics["south"]: sent // 2})
         left = spool_files(srv)
+        unaccounted = wait_accounted(lambda: stats(srv.admin_port)["backends"])
         code = srv.stop(signal.SIGTERM)
     finally:
         if srv.proc is not None and srv.proc.poll() is None:
@@ -113,6 +116,7 @@ def test_outage_loses_nothing_and_duplicates_nothing(
     log = srv.log()
     assert code == 0, log[-3000:]
     assert left == [], f"spool not drained after 180 s: {left}"
+    assert unaccounted == {"file": 0, "kafka": 0}, unaccounted
 
     accepted = result.statuses.get(200, 0)
     stopped = STOPPED_RE.search(log)

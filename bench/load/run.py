@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.load.procs import Reaper, RssSampler
+from bench.load.procs import Reaper, RssSampler, thread_cpu_s
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -407,9 +407,12 @@ def throughput_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
     try:
         warm = wrk(s, srv.port, s.warmup_s + srv.extra_warmup_s(s), srv.pinned)
         before = srv.admin_stats()
+        cpu_before = thread_cpu_s(srv.pid)
         with RssSampler(srv.pid) as rss:
             r = wrk(s, srv.port, s.duration_s, srv.pinned)
         r["rss_max_mb"] = rss.max_kb / 1024
+        cpu_after = thread_cpu_s(srv.pid)
+        r["thread_cpu_s"] = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_after.items()}
         stats = srv.admin_stats()
         r.update(rates(before, stats, s.duration_s))
         r["admin_stats"] = stats
@@ -442,6 +445,17 @@ def rates(
     if kafka_b and kafka_a:
         out["kafka_delivered_per_s"] = (kafka_a["delivered"] - kafka_b["delivered"]) / seconds
     return out
+
+
+def feeder_us_per_message(r: dict[str, Any]) -> float | None:
+    """CPU time of the Kafka feeder thread per message delivered over the measured run, in
+    µs: what the Kafka backend costs the server's core. The feeder is the Python thread
+    other than the main one that works (`python`: the executor's threads idle meanwhile)."""
+    cpu = r.get("thread_cpu_s", {}).get("python")
+    delivered = r.get("kafka_delivered_per_s")
+    if cpu is None or not delivered:
+        return None
+    return float(cpu) / (delivered * r["duration_us"] / 1e6) * 1e6
 
 
 def fixed_rate_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
@@ -552,6 +566,9 @@ def summarize(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             )
             if any("kafka_delivered_per_s" in r for r in ok)
             else None,
+            "feeder_us_per_msg": [
+                round(f, 2) for r in ok if (f := feeder_us_per_message(r)) is not None
+            ],
             "loadavg_1min_max": max(max(r.get("loadavg_1min", [0.0])) for r in ok),
         }
     return out
@@ -642,6 +659,9 @@ def report(results: dict[str, Any], servers: dict[str, str]) -> None:
                 f"{k['kafka_delivered_per_s']:,.0f}/s over the measured run (median): "
                 f"{'yes' if keeps_up else 'NO'}"
             )
+        if k.get("feeder_us_per_msg"):
+            per_round = ", ".join(f"{f:.2f}" for f in k["feeder_us_per_msg"])
+            print(f"  Kafka feeder thread CPU per delivered message, each round: {per_round} µs")
 
     if results["fixed_rate"]:
         print()

@@ -11,7 +11,7 @@
 use beacon_fuzz::beacon;
 
 use arbitrary::Arbitrary;
-use beacon::backend::Backend;
+use beacon::sinks::Backend;
 use beacon::clock::{parse_tz, Stamper};
 use beacon::flavor::{Flavor, FlavorOptions, HostMap};
 use beacon::cors::Origins;

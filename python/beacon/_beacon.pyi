@@ -1,7 +1,25 @@
 """Typed stub of beacon's native core (the Rust crate under rust/)."""
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, final
+
+__all__ = [
+    "CODE_CORS",
+    "CODE_PREFLIGHT",
+    "HEADER_NAMES",
+    "METHODS",
+    "Ingest",
+    "KafkaSink",
+    "MalformedQuery",
+    "TtlStore",
+    "__build_epoch__",
+    "__git_sha__",
+    "__version__",
+    "backend_stats",
+    "encode_query",
+    "is_valid_timezone",
+]
 
 __version__: str
 __git_sha__: str
@@ -11,9 +29,7 @@ class MalformedQuery(ValueError):
     """A query string that cannot be turned into JSON: bad %-encoding or invalid UTF-8
     (rack mode), conflicting parameter types, or over a size, count or depth limit."""
 
-def encode_query(
-    query: bytes, mode: str, max_bytes: int, max_params: int, max_depth: int, /
-) -> bytes:
+def encode_query(query: bytes, mode: str, max_bytes: int, max_params: int, max_depth: int) -> bytes:
     """Returns the compact JSON object for `query` in `mode` ("flat" or "rack"); see
     `beacon.encode_query`, which supplies the config's default limits.
 
@@ -29,14 +45,15 @@ CODE_PREFLIGHT: int
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
 
+@final
 class Ingest:
     """The request path and its backends: `Ingest(cfg)` reads a validated
     `beacon.config.Config`, `start()` starts the backends; then `request()` once per
     request."""
 
-    def __init__(self, cfg: Any) -> None: ...
-    def kafka_queue(self) -> KafkaQueue | None:
-        """The Kafka backend's queue after `start()`; None when Kafka is off."""
+    def __new__(cls, cfg: Any) -> Ingest: ...
+    def kafka_sink(self) -> KafkaSink | None:
+        """The Kafka backend's sink after `start()`; None when Kafka is off."""
     def start(self) -> None:
         """Starts the backends (queues, spools, the file writer thread)."""
     def request(
@@ -46,7 +63,6 @@ class Ingest:
         headers: list[bytes | None],
         body: bytes | None,
         peer: bytes | None,
-        /,
     ) -> int:
         """Handles one request: `method` an index into `METHODS` (4: any other), `target`
         as sent (origin- or absolute-form), `headers` the values of `HEADER_NAMES` in order
@@ -55,10 +71,10 @@ class Ingest:
         headers) or-ed in. Counts the outcome per flavor."""
     def handle(self, target: bytes, host: bytes | None = None) -> int:
         """A GET of `target` with only a Host header; returns the status."""
-    def check_expect(self, method: int, target: bytes, headers: list[bytes | None], /) -> int:
+    def check_expect(self, method: int, target: bytes, headers: list[bytes | None]) -> int:
         """For `Expect: 100-continue`: 0 to continue, else the final answer's code (as
         `request()`), counted."""
-    def cors_allowed(self, target: bytes, headers: list[bytes | None], /) -> bool:
+    def cors_allowed(self, target: bytes, headers: list[bytes | None]) -> bool:
         """Whether an answer to this request carries CORS headers."""
     def set_clock(self, ms: int | None) -> None:
         """Injects the receipt time in ms since the epoch (tests); None: system clock."""
@@ -69,57 +85,110 @@ class Ingest:
     def stats(self) -> dict[str, Any]:
         """Outcome counts per flavor and backend counters."""
 
-Message = tuple[int, bytes, bytes | None, int]
-"""(flavor_index, value, key, ts_ms): one Kafka message."""
+_Route = Literal["fast", "live", "replay"]
+"""Which producer a message went through: the failures-only one (live traffic while Kafka
+is up), the reporting one for live traffic while down, or the reporting one for the replay."""
 
-class KafkaQueue:
-    """The Kafka feeder's view of its queue and spool. Waits release the GIL."""
+_Verdict = Literal["full", "reject", "down", "fatal", "raise"]
+"""What an exception from `Producer.produce()` means (see `KafkaSink.attach`)."""
+
+_BackendStat = tuple[str, str, Literal["counter", "gauge"], str, str | None]
+"""One row of the backend stats schema: (key, metric, kind, help, only)."""
+
+def backend_stats() -> list[_BackendStat]:
+    """The backend stats schema (rust/src/sinks/stats.rs): per row the key in a backend's
+    `/stats` object, the Prometheus family (without `_total`; label `backend`), its kind,
+    its help, and the one backend that reports it (None: every backend)."""
+
+@final
+class KafkaSink:
+    """The Kafka backend (rust/src/sinks/kafka/): its queue, gather window, spool and
+    replay, rejected log and counters. The feeder thread drives it: it attaches the
+    producers, hands live and replayed messages over, polls, and reports deliveries.
+    Waits and disk I/O release the GIL."""
 
     def flavors(self) -> list[str]:
         """Flavor names by index."""
-    def pop_batch(self, max: int, timeout_ms: int, gather_ms: int = 0) -> list[Message]:
-        """Up to `max` messages, waiting up to `timeout_ms` for the first; [] on timeout.
-        With `gather_ms`, fewer than `max` queued messages are held back until `gather_ms`
-        have passed since the previous call returned (fewer, bigger batches under load)."""
-    def produce_batch(
+    def configure(
         self,
-        produce: Callable[..., None],
-        topics: Sequence[str],
-        unknown_topic: str,
-        on_delivery: Callable[[Any, Any], None],
-        max: int,
-        timeout_ms: int,
-        gather_ms: int = 0,
-    ) -> tuple[int, list[Message], BaseException | None]:
-        """Pops like `pop_batch` and calls `produce(topic, value, key, -1, on_delivery,
-        None, ts_ms)` (a confluent_kafka `Producer.produce`) for each message, the topic
-        being `topics[flavor]` or `unknown_topic`. Returns `(handed_over, rest, error)`:
-        if a call raised, `error` is the exception and `rest` that message and the ones
-        after it; otherwise `([], None)` for those two."""
+        *,
+        topics: list[str],
+        rejected_dir: str | Path,
+        buffer_messages: int,
+        buffer_kbytes: int,
+    ) -> None:
+        """Topics by flavor index, the rejected log's directory, and librdkafka's
+        `queue.buffering.max.messages` / `.kbytes` (the replay keeps within a share)."""
+    def attach(
+        self,
+        *,
+        fast: Callable[..., None],
+        reporter: Callable[..., None],
+        on_fast: Callable[[Any, Any], None],
+        on_live: Callable[[Any, Any], None],
+        on_replay: Callable[[Any, Any], None],
+        refusal: Callable[[BaseException], tuple[_Verdict, str]],
+    ) -> None:
+        """The two producers' bound `produce` (called positionally: `topic, value, key, -1,
+        on_delivery, None, ts_ms`), the delivery callback of each route, and `refusal`,
+        which sorts an exception `produce` raised."""
+    def detach(self) -> None:
+        """Drops what `attach` handed over."""
+    def produce_live(self, drain: bool = False) -> bool:
+        """Hands the next live batch over (the gather window decides when; `drain`: at
+        once). True when librdkafka's buffer is full: poll before the next call. Raises
+        what `produce` raised when `refusal` says "raise" (the rest is spooled)."""
+    def replay(self) -> int:
+        """Hands the next chunk of the spool over, within the replay's rate; how many."""
+    def settle(self, fast_held: int) -> None:
+        """After each poll: `fast_held` is `len()` of the failures-only producer."""
+    def probe_due(self) -> bool:
+        """Kafka is down and nothing is being sent: time for a metadata probe."""
+    def delivered(self, route: _Route) -> None:
+        """Delivery report: acknowledged."""
+    def fail(
+        self,
+        route: _Route,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        ts_ms: int,
+        error: str,
+        quiet: bool = False,
+    ) -> None:
+        """Delivery report: failed after librdkafka's retries (`quiet`: our own purge). The
+        message goes to the spool; `ts_ms` < 0: read from the event."""
+    def reject(
+        self, route: _Route, topic: str, value: bytes, key: bytes | None, ts_ms: int, error: str
+    ) -> None:
+        """Delivery report: refused for good. The message goes to the rejected log."""
+    def brokers_down(self, error: str) -> None:
+        """librdkafka's error callback: all brokers are down."""
+    def fatal_error(self, error: str) -> None:
+        """librdkafka's error callback: a fatal error; the producers must be replaced."""
+    def brokers_reachable(self) -> None:
+        """The metadata probe succeeded."""
+    def needs_new_producers(self) -> bool:
+        """A fatal error happened: purge the producers and attach new ones."""
+    def producers_replaced(self) -> None:
+        """New producers are attached (after their predecessors' purge was reported)."""
+    def end_replay(self) -> None:
+        """Shutdown: what the replay has not handed over goes back to the spool."""
+    def close(self) -> None:
+        """Stop: notes a replayed spool segment whose messages are not all reported."""
     def buffered(self) -> int:
-        """Events waiting in the queue."""
-    def spool(self, items: list[Message]) -> int:
-        """Appends undeliverable messages to the spool; returns how many were written
-        (the rest are counted as dropped: the disk failed)."""
-    def spool_pending(self) -> int:
-        """Spooled messages waiting for replay."""
-    def take_spooled(self) -> list[Message] | None:
-        """Removes the oldest spool segment and returns its messages (flavor index 65535
-        for flavors no longer configured); None when the spool is empty. What cannot be
-        delivered must be `spool()`ed again."""
-    def hold_spooled(self) -> tuple[list[Message], SpooledSegment] | None:
-        """Like `take_spooled`, but the oldest segment stays on disk until
-        `SpooledSegment.release()`, so a crash during its replay replays it again
-        (at-least-once) instead of losing it. Hold one at a time: until it is released,
-        this returns the same segment again. None when the spool is empty."""
-    def add_replayed(self, n: int) -> None:
-        """Counts messages replayed from the spool into Kafka."""
+        """Events waiting in memory: the queue and a batch waiting for room."""
+    def take_notes(self) -> list[tuple[int, str]]:
+        """Log lines since the last call: (logging level, message)."""
+    def stats(self) -> dict[str, Any]:
+        """The backend's figures, as in `/stats`."""
 
+@final
 class TtlStore:
     """A bounded key/value map with per-key expiry (the dedup store). `now_ms` defaults
     to the system clock; pass it to control time in tests."""
 
-    def __init__(self, max_entries: int = 1_000_000) -> None: ...
+    def __new__(cls, max_entries: int = 1_000_000) -> TtlStore: ...
     def get(self, key: bytes, now_ms: int | None = None) -> bytes | None:
         """The value of a live key."""
     def set(self, key: bytes, value: bytes, ttl_s: float, now_ms: int | None = None) -> None:
@@ -130,11 +199,3 @@ class TtlStore:
     @property
     def evicted(self) -> int:
         """Live keys pushed out early because the store was full."""
-
-class SpooledSegment:
-    """A spool segment held for replay (see `KafkaQueue.hold_spooled`)."""
-
-    def release(self) -> None:
-        """Removes the segment from disk once each of its messages is delivered or spooled
-        again. Later calls do nothing."""
-    def __len__(self) -> int: ...

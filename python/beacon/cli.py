@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(e.problems)
     # Workers were started by a supervisor that has checked this already.
     if cfg.kafka.enabled and getattr(args, "worker_index", None) is None:
-        from beacon.backends.kafka import producer_problems
+        from beacon.backends.kafka.settings import producer_problems
 
         # librdkafka's verdict on the producer settings, before anything starts.
         if problems := producer_problems(cfg):

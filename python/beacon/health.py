@@ -26,13 +26,13 @@ class HealthTracker:
         now = self._clock()
         failing, degraded = [], []
         for name, b in stats["backends"].items():
-            dropped = int(b.get("dropped", 0))
+            dropped = int(b["dropped"])
             last, changed = self._seen.get(name, (0, 0.0))
             if dropped != last:
                 self._seen[name] = (dropped, now)
                 changed = now
             if dropped and now - changed < FAILING_WINDOW_S:
                 failing.append(f"{name} (dropping events)")
-            elif b.get("failing") or ("up" in b and not b["up"]):
+            elif not b["up"]:
                 degraded.append(f"{name} down, spooling")
         return failing, degraded

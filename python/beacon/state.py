@@ -9,7 +9,7 @@ import math
 import os
 import time
 from collections import Counter
-from typing import Any, Protocol
+from typing import Protocol
 
 from beacon._beacon import Ingest
 from beacon.config import Config
@@ -49,8 +49,6 @@ class ServerState:
         self.draining = False
         self.started_at = time.time()
         self.gc_stats = GcStats()
-        #: The Kafka feeder, for its figures in /stats (set by the runtime when Kafka is on).
-        self.kafka: Any = None
         self.health = HealthTracker()
         self._rid_prefix = os.urandom(3).hex()
         self._rid = 0

@@ -7,10 +7,10 @@
 
 use crate::clock::{parse_tz, Stamper};
 use crate::cors::Origins;
-use crate::filesink::FileSinkConfig;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
+use crate::sinks::file::FileSinkConfig;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::path::PathBuf;

@@ -1,13 +1,14 @@
 //! Python binding of the request path and its backends: `beacon._beacon.Ingest`.
 
-use crate::backend::{Backend, Counters};
 use crate::config_py::Cfg;
-use crate::filesink::FileSink;
 use crate::ingest::{
     CountRow, Headers, Ingest, Method, Request, CODE_CORS, CODE_PREFLIGHT, EXTRA_COUNTERS,
     HEADER_NAMES, METHODS, OUTCOMES,
 };
-use crate::kafka_py::KafkaQueue;
+use crate::sinks::file::FileSink;
+use crate::sinks::kafka::py::PyKafkaSink;
+use crate::sinks::py::backend_dict;
+use crate::sinks::Backend;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -20,7 +21,7 @@ pub struct PyIngest {
     ingest: Ingest,
     cfg: Cfg,
     started: bool,
-    kafka: Option<Py<KafkaQueue>>,
+    kafka: Option<Py<PyKafkaSink>>,
     file_sink: Option<FileSink>,
 }
 
@@ -60,8 +61,8 @@ impl PyIngest {
         })
     }
 
-    /// The Kafka backend's queue, after `start()`; None when Kafka is off.
-    fn kafka_queue(&self, py: Python<'_>) -> Option<Py<KafkaQueue>> {
+    /// The Kafka backend's sink, after `start()`; None when Kafka is off.
+    fn kafka_sink(&self, py: Python<'_>) -> Option<Py<PyKafkaSink>> {
         self.kafka.as_ref().map(|k| k.clone_ref(py))
     }
 
@@ -84,13 +85,7 @@ impl PyIngest {
             let spool = cfg.spool_dir.join("kafka");
             let backend =
                 Arc::new(Backend::new("kafka", cfg.ring_capacity, &spool, names).map_err(err)?);
-            self.kafka = Some(Py::new(
-                py,
-                KafkaQueue {
-                    backend: backend.clone(),
-                    last_pop: Default::default(),
-                },
-            )?);
+            self.kafka = Some(PyKafkaSink::create(py, backend.clone())?);
             self.ingest.backends.push(backend);
         }
         self.started = true;
@@ -186,7 +181,7 @@ impl PyIngest {
         out.set_item("no_flavor", outcome_dict(py, &counts[counts.len() - 1])?)?;
         let backends = PyDict::new(py);
         for b in &ingest.backends {
-            backends.set_item(b.name, backend_dict(py, b, self.file_sink.as_ref())?)?;
+            backends.set_item(b.name, backend_dict(py, b)?)?;
         }
         out.set_item("backends", backends)?;
         Ok(out)
@@ -224,28 +219,6 @@ fn outcome_dict<'py>(py: Python<'py>, row: &CountRow) -> PyResult<Bound<'py, PyD
     for (name, n) in OUTCOMES.iter().chain(&EXTRA_COUNTERS).zip(row) {
         d.set_item(*name, *n)?;
     }
-    Ok(d)
-}
-
-fn backend_dict<'py>(
-    py: Python<'py>,
-    b: &Backend,
-    sink: Option<&FileSink>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    let c = &b.counters;
-    d.set_item("buffered", b.queue.len())?;
-    d.set_item("capacity", b.queue.capacity())?;
-    d.set_item("queued_total", b.queue.pushed())?;
-    d.set_item("queue_full", b.queue.full_count())?;
-    d.set_item("written", Counters::get(&c.written))?;
-    d.set_item("bytes", Counters::get(&c.bytes))?;
-    d.set_item("spooled", Counters::get(&c.spooled))?;
-    d.set_item("replayed", Counters::get(&c.replayed))?;
-    d.set_item("dropped", Counters::get(&c.dropped))?;
-    d.set_item("errors", Counters::get(&c.errors))?;
-    d.set_item("spool_pending", b.spool().pending())?;
-    d.set_item("failing", sink.is_some_and(FileSink::is_failing))?;
     Ok(d)
 }
 

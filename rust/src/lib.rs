@@ -6,7 +6,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod backend;
 pub mod body;
 pub mod clock;
 #[cfg(feature = "python")]
@@ -14,7 +13,6 @@ mod config_py;
 pub mod cors;
 pub mod envelope;
 pub mod event;
-pub mod filesink;
 pub mod flavor;
 #[cfg(test)]
 mod fuzz_regressions;
@@ -22,12 +20,10 @@ pub mod ingest;
 #[cfg(feature = "python")]
 mod ingest_py;
 pub mod json;
-#[cfg(feature = "python")]
-mod kafka_py;
 pub mod privacy;
 pub mod query;
 pub mod ring;
-pub mod spool;
+pub mod sinks;
 pub mod ttl_store;
 #[cfg(feature = "python")]
 mod ttl_store_py;
@@ -49,7 +45,7 @@ mod python_module {
         crate::query::py::init_pymodule(m)?;
         crate::ingest_py::init_pymodule(m)?;
         crate::tz_py::init_pymodule(m)?;
-        crate::kafka_py::init_pymodule(m)?;
+        crate::sinks::py::init_pymodule(m)?;
         crate::ttl_store_py::init_pymodule(m)?;
         Ok(())
     }

@@ -16,6 +16,7 @@ import pytest
 from reliability.common import (
     RATE,
     Row,
+    accounting,
     beacon_config,
     feeder_summary,
     memory_bound,
@@ -76,6 +77,7 @@ def test_beacon_sigkilled_under_load_and_restarted(
         # Some accepted events may be lost, so there is no count to wait for: drain the
         # spools, stop cleanly (everything handed to Kafka or spooled), then read the topic.
         left = wait_spool_empty(srv, "kafka") + wait_spool_empty(srv, "file")
+        unaccounted = accounting(srv)
         code = srv.stop(signal.SIGTERM)
         in_kafka = scan_kafka(kafka_broker.bootstrap, topic, None)
     finally:
@@ -100,6 +102,7 @@ def test_beacon_sigkilled_under_load_and_restarted(
             failed=len(clients.failures),
             seconds=round(elapsed, 1),
             lost_bound=2 * bound,
+            unaccounted=sum(unaccounted.values()),
             notes=f"lost {len(lost_files)} in files, {len(lost_kafka)} in kafka (bound "
             f"{bound} each); lost ids {min(lost_files | lost_kafka, default=None)}.."
             f"{max(lost_files | lost_kafka, default=None)}, killed at id ~{killed_at_id}; "
@@ -109,6 +112,7 @@ def test_beacon_sigkilled_under_load_and_restarted(
         )
     )
     assert code == 0, srv.log()[-3000:]
+    assert not any(unaccounted.values()), unaccounted  # the restarted instance's figures
     assert after_kill.torn == [], after_kill.torn[:5]
     assert spool_torn == [], spool_torn[:5]
     assert files.torn == [], files.torn[:5]

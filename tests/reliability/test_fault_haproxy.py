@@ -19,6 +19,7 @@ import pytest
 from reliability.common import (
     RATE,
     Row,
+    accounting,
     beacon_config,
     memory_bound,
     scan_files,
@@ -106,6 +107,8 @@ def test_rolling_sigterm_then_sigkill_behind_haproxy(
         clients.stop()
     elapsed = time.monotonic() - t0
     f_kill1 = len(clients.failures)
+    # a: restarted after its SIGTERM in the first phase; b: after its SIGKILL.
+    unaccounted = accounting(a, b)
     assert a.stop(signal.SIGTERM) == 0 and b.stop(signal.SIGTERM) == 0
     files = scan_files([a.data_dir, b.data_dir])
     answered = set(clients.sent_ok)
@@ -134,11 +137,13 @@ def test_rolling_sigterm_then_sigkill_behind_haproxy(
             failed=len(clients.failures),
             seconds=round(elapsed, 1),
             lost_bound=bound,
+            unaccounted=sum(unaccounted.values()),
             notes=f"failed at client: {len(term_failures)} in the SIGTERM phase, "
             f"{len(kill_failures)} in the SIGKILL phase ({kinds}); "
             f"client keep-alive retries {clients.retries}",
         )
     )
+    assert not any(unaccounted.values()), unaccounted
     assert files.torn == [], files.torn[:5]
     assert files.duplicates == 0
     assert term_failures == [], term_failures[:5]
@@ -193,6 +198,7 @@ def test_kafka_unreachable_behind_haproxy(
         elapsed = time.monotonic() - t0
         answered = set(clients.sent_ok)
         left = [p for s in servers for p in wait_spool_empty(s, "kafka")]
+        unaccounted = accounting(*servers)
         codes = [s.stop(signal.SIGTERM) for s in servers]
         in_kafka = scan_kafka(kafka_broker.bootstrap, topic, None)
     finally:
@@ -216,12 +222,14 @@ def test_kafka_unreachable_behind_haproxy(
             lost=lost,
             failed=len(clients.failures),
             seconds=round(elapsed, 1),
+            unaccounted=sum(unaccounted.values()),
             notes=f"HAProxy saw {states_in_outage} during the outage; {failed_in_outage} "
             f"requests failed at the client then ({kinds}); after Kafka came back: HAProxy "
             f"{states_after}, /healthz {health_after}",
         )
     )
     assert codes == [0, 0] and left == []
+    assert not any(unaccounted.values()), unaccounted
     assert files.torn == [] and files.duplicates == 0
     assert lost == 0
     assert clients.failures == [], clients.failures[:5]

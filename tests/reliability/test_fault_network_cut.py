@@ -17,6 +17,7 @@ from reliability.common import (
     RATE,
     Row,
     Sampler,
+    accounting,
     beacon_config,
     check_exactly_once,
     memory_bound,
@@ -146,6 +147,7 @@ def test_beacon_sigkilled_during_network_cut(
     answered = set(clients.sent_ok)
     try:
         left = wait_spool_empty(srv, "kafka") + wait_spool_empty(srv, "file")
+        unaccounted = accounting(srv)
         code = srv.stop(signal.SIGTERM)
         in_kafka = scan_kafka(bootstrap, topic, None)
     finally:
@@ -170,12 +172,14 @@ def test_beacon_sigkilled_during_network_cut(
             failed=len(clients.failures),
             seconds=round(elapsed, 1),
             lost_bound=readme_bound,
+            unaccounted=sum(unaccounted.values()),
             notes=f"lost {len(lost_files)} in files, {len(lost_kafka)} in kafka; README bound "
             f"{readme_bound} per backend; kafka backend at the kill: {up_before_kill}, "
             f"{spooled_before_kill} kafka spool segments; killed at id ~{killed_at_id}",
         )
     )
     assert code == 0, srv.log()[-3000:]
+    assert not any(unaccounted.values()), unaccounted  # the restarted instance's figures
     assert files.torn == [] and files.duplicates == 0, files.torn[:5]
     assert left == []
     assert dup_kafka == 0

@@ -1,79 +1,112 @@
-"""`/metrics`: the `/stats` figures in Prometheus text exposition format 0.0.4."""
+"""`/metrics`: the `/stats` snapshot as Prometheus families, written by prometheus_client
+(a custom collector over one snapshot; `generate_latest` writes the text format 0.0.4).
+The backend families come from the backend stats schema (rust/src/sinks/stats.rs, through
+`_beacon.backend_stats()`); every other family is declared here, once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from beacon._beacon import __git_sha__
-from beacon.gcstats import GcStats
+from prometheus_client import generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import CollectorRegistry
+
+from beacon._beacon import __git_sha__, backend_stats
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: (key, metric, kind, help, only) per backend figure.
+BACKEND_STATS = backend_stats()
 
 
-def _labels(**labels: str) -> str:
-    def esc(v: str) -> str:
-        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class SnapshotCollector:
+    """Yields the families of one `/stats` snapshot; `gc_buckets` are the GC pause
+    histogram's cumulative (upper bound in seconds, count) pairs."""
 
-    return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in labels.items()) + "}"
+    def __init__(self, stats: dict[str, Any], gc_buckets: list[tuple[float, int]]) -> None:
+        self.stats = stats
+        self.gc_buckets = gc_buckets
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._server()
+        yield self._requests()
+        yield from self._backends()
+        yield from self._gc()
+
+    def _server(self) -> Iterator[Metric]:
+        s = self.stats
+        info = GaugeMetricFamily("beacon_info", "Build information.", labels=["version", "git_sha"])
+        info.add_metric([s["version"], __git_sha__], 1)
+        yield info
+        yield GaugeMetricFamily(
+            "beacon_uptime_seconds", "Seconds since the server started.", value=s["uptime_s"]
+        )
+        yield GaugeMetricFamily(
+            "beacon_memory_rss_bytes", "Resident set size.", value=s["memory"]["rss_bytes"]
+        )
+        conns = s["connections"]
+        yield GaugeMetricFamily(
+            "beacon_connections_open", "Open client connections.", value=conns["open"]
+        )
+        yield CounterMetricFamily(
+            "beacon_connections", "Client connections accepted.", value=conns["total"]
+        )
+
+    def _requests(self) -> Metric:
+        """Per flavor and outcome; what no flavor counts (refused before a flavor was
+        known, or in Python) under flavor=""."""
+        s = self.stats
+        family = CounterMetricFamily(
+            "beacon_requests", "Requests by flavor and outcome.", labels=["flavor", "outcome"]
+        )
+        flavors: dict[str, dict[str, int]] = s["flavors"]
+        for flavor, row in flavors.items():
+            for outcome, n in row.items():
+                family.add_metric([flavor, outcome], n)
+        for outcome, n in s["requests"].items():
+            counted = sum(row.get(outcome, 0) for row in flavors.values())
+            family.add_metric(["", outcome], n - counted)
+        return family
+
+    def _backends(self) -> Iterator[Metric]:
+        backends: dict[str, dict[str, Any]] = self.stats["backends"]
+        for key, metric, kind, help_, _only in BACKEND_STATS:
+            family: Metric
+            if kind == "counter":
+                family = CounterMetricFamily(metric, help_, labels=["backend"])
+            else:
+                family = GaugeMetricFamily(metric, help_, labels=["backend"])
+            for backend, figures in backends.items():
+                if key in figures:
+                    family.add_metric([backend], float(figures[key]))
+            if family.samples:
+                yield family
+
+    def _gc(self) -> Iterator[Metric]:
+        gc = self.stats["gc"]
+        collections = CounterMetricFamily(
+            "beacon_gc_collections", "GC collections by generation.", labels=["generation"]
+        )
+        for gen, n in enumerate(gc["collections"]):
+            collections.add_metric([str(gen)], n)
+        yield collections
+        buckets = [(repr(bound), n) for bound, n in self.gc_buckets]
+        yield HistogramMetricFamily(
+            "beacon_gc_pause_seconds",
+            "GC pause durations.",
+            buckets=[*buckets, ("+Inf", gc["pauses"])],
+            sum_value=gc["pause_total_us"] / 1e6,
+        )
 
 
-class _Doc:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_: str) -> None:
-        self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
-
-    def sample(self, name: str, value: float, **labels: str) -> None:
-        self.lines.append(f"{name}{_labels(**labels) if labels else ''} {value}")
-
-
-def render(stats: dict[str, Any], gc_stats: GcStats) -> str:
-    d = _Doc()
-    d.family("beacon_info", "gauge", "Build information.")
-    d.sample("beacon_info", 1, version=stats["version"], git_sha=__git_sha__)
-    d.family("beacon_uptime_seconds", "gauge", "Seconds since the server started.")
-    d.sample("beacon_uptime_seconds", stats["uptime_s"])
-
-    d.family("beacon_requests_total", "counter", "Requests by flavor and outcome.")
-    for flavor, row in stats["flavors"].items():
-        for outcome, n in row.items():
-            d.sample("beacon_requests_total", n, flavor=flavor, outcome=outcome)
-    per_flavor = {o for row in stats["flavors"].values() for o in row}
-    for outcome, n in stats["requests"].items():
-        flavor_sum = sum(row.get(outcome, 0) for row in stats["flavors"].values())
-        rest = n - flavor_sum if outcome in per_flavor else n
-        d.sample("beacon_requests_total", rest, flavor="", outcome=outcome)
-
-    d.family("beacon_backend_events_total", "counter", "Events by backend and state.")
-    for backend, b in stats["backends"].items():
-        for state, n in b.items():
-            if state not in ("buffered", "spool_pending", "failing", "up", "in_flight", "bytes"):
-                d.sample("beacon_backend_events_total", n, backend=backend, state=state)
-    d.family("beacon_backend_buffered_events", "gauge", "Events waiting in a backend's queue.")
-    for backend, b in stats["backends"].items():
-        d.sample("beacon_backend_buffered_events", b["buffered"], backend=backend)
-    d.family("beacon_backend_spool_pending_events", "gauge", "Events waiting in a spool.")
-    for backend, b in stats["backends"].items():
-        d.sample("beacon_backend_spool_pending_events", b["spool_pending"], backend=backend)
-    d.family("beacon_backend_up", "gauge", "1 when the backend is taking events.")
-    for backend, b in stats["backends"].items():
-        up = not b["failing"] if "failing" in b else b.get("up", True)
-        d.sample("beacon_backend_up", int(up), backend=backend)
-
-    gc = stats["gc"]
-    d.family("beacon_gc_collections_total", "counter", "GC collections by generation.")
-    for gen, n in enumerate(gc["collections"]):
-        d.sample("beacon_gc_collections_total", n, generation=str(gen))
-    d.family("beacon_gc_pause_seconds", "histogram", "GC pause durations.")
-    for bound, n in gc_stats.histogram():
-        d.sample("beacon_gc_pause_seconds_bucket", n, le=repr(bound))
-    d.sample("beacon_gc_pause_seconds_bucket", gc["pauses"], le="+Inf")
-    d.sample("beacon_gc_pause_seconds_sum", gc["pause_total_us"] / 1e6)
-    d.sample("beacon_gc_pause_seconds_count", gc["pauses"])
-
-    d.family("beacon_memory_rss_bytes", "gauge", "Resident set size.")
-    d.sample("beacon_memory_rss_bytes", stats["memory"]["rss_bytes"])
-    d.family("beacon_connections_open", "gauge", "Open client connections.")
-    d.sample("beacon_connections_open", stats["connections"]["open"])
-    d.family("beacon_connections_total", "counter", "Client connections accepted.")
-    d.sample("beacon_connections_total", stats["connections"]["total"])
-    return "\n".join(d.lines) + "\n"
+def render(stats: dict[str, Any], gc_buckets: list[tuple[float, int]]) -> bytes:
+    """The Prometheus text of one `/stats` snapshot."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(stats, gc_buckets))
+    return generate_latest(registry)

@@ -56,8 +56,11 @@ def stats_route(view: AdminView) -> tuple[int, str, bytes]:
 
 
 def metrics_route(view: AdminView) -> tuple[int, str, bytes]:
-    text = metrics.render(stats.collect(view), view.gc_stats)
-    return 200, "text/plain; version=0.0.4; charset=utf-8", text.encode()
+    return (
+        200,
+        metrics.CONTENT_TYPE,
+        metrics.render(stats.collect(view), view.gc_stats.histogram()),
+    )
 
 
 def _human(seconds: float) -> str:

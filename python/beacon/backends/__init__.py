@@ -1,2 +1,2 @@
-"""Backends behind the ring: the daily-file writer lives in Rust (rust/src/filesink.rs);
-the Kafka feeder lives here."""
+"""Backends behind the ring. Their queues, spools, counters and the file writer live in
+Rust (rust/src/sinks/); the Kafka backend's librdkafka I/O lives here (`kafka/`)."""

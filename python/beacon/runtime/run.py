@@ -52,12 +52,12 @@ def _start_backends(cfg: Config) -> tuple[Ingest, Any]:
     """The native request path with its backends, and the Kafka feeder if Kafka is on."""
     ingest = Ingest(cfg)
     ingest.start()
-    queue = ingest.kafka_queue()
-    if queue is None:
+    sink = ingest.kafka_sink()
+    if sink is None:
         return ingest, None
-    from beacon.backends.kafka import KafkaFeeder
+    from beacon.backends.kafka.feeder import KafkaFeeder
 
-    feeder = KafkaFeeder(cfg, queue)
+    feeder = KafkaFeeder(cfg, sink)
     feeder.start()
     return ingest, feeder
 
@@ -100,7 +100,6 @@ async def _main(cfg: Config) -> None:
         tracemalloc.start()
     ingest, feeder = _start_backends(cfg)
     state = ServerState(cfg, ingest)
-    state.kafka = feeder
     frontend = Frontend(state)
     loop = asyncio.get_running_loop()
     signals = StopSignals()

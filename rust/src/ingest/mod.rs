@@ -13,13 +13,13 @@ pub use outcome::{
 pub use request::{Headers, Method, Request, HEADER_NAMES, METHODS};
 pub use target::{split as split_target, Target};
 
-use crate::backend::Backend;
 use crate::body::BodyError;
 use crate::clock::now_ms;
 use crate::envelope::{build_event, Meta, Refusal};
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
 use crate::privacy::{anonymize, client_ip, Cidr, IpMode};
 use crate::query::{Limits, QueryError};
+use crate::sinks::Backend;
 use outcome::FILES_SKIPPED;
 use params::{BodyRules, BodyScratch};
 use std::net::IpAddr;

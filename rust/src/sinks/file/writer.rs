@@ -1,23 +1,17 @@
-//! The daily-file backend: a Rust thread, holding no GIL, that drains its queue into
-//! `<data_dir>/<flavor>/<YYYY-MM-DD>.jsonl` (the day is the event's local receipt day).
-//!
-//! Lines are buffered per file together with the events they came from. A flush either
-//! lands the whole buffer or, on any error (disk full, permissions, I/O), truncates the
-//! file back to its last good length, so no torn line remains, and spools those events.
-//! While the disk is failing every event goes to the spool; every `retry_interval` the
-//! writer tries to replay the spool, and once a replay lands it is healthy again.
+//! The file writer thread (see `mod.rs` for what it promises): buffers lines per daily
+//! file, flushes them whole or cuts the file back and spools them, replays the spool.
 
-use crate::backend::{Backend, Counters};
+use super::fs::{complete_len, DataFile, Fs};
+use super::{Control, FileSinkConfig};
 use crate::clock::Day;
 use crate::event::{Event, SharedEvent};
-use crate::spool::Segment;
+use crate::sinks::backend::{Backend, Counters};
+use crate::sinks::spool::Segment;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// Flush a file's buffer early once it holds this much.
@@ -29,83 +23,8 @@ const IDLE_CLOSE: Duration = Duration::from_secs(60);
 /// Sleep when the queue is empty; bounds the added latency to disk, costs no CPU to speak of.
 const IDLE_PARK: Duration = Duration::from_millis(5);
 
-#[derive(Clone, Debug)]
-pub struct FileSinkConfig {
-    pub data_dir: PathBuf,
-    pub flush_interval: Duration,
-    pub fsync_interval: Option<Duration>,
-    pub retry_interval: Duration,
-    /// Inserted before `.jsonl` (`.w1` for worker 1 of `--workers`), so that processes
-    /// never share a file: each one's truncate-on-error only ever touches its own lines.
-    pub file_suffix: String,
-}
-
-/// Handle to the writer thread.
-pub struct FileSink {
-    control: Arc<Control>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct Control {
-    /// Release by `stop()`, Acquire by the writer: it then sees every event pushed before.
-    stop: AtomicBool,
-    /// Set by SIGHUP (logrotate): close every file, reopen on the next write.
-    reopen: AtomicBool,
-    /// Writer is failing over to the spool. Relaxed: a status flag for /healthz.
-    failing: AtomicBool,
-}
-
-impl FileSink {
-    pub fn start(backend: Arc<Backend>, cfg: FileSinkConfig) -> io::Result<FileSink> {
-        fs::create_dir_all(&cfg.data_dir)?;
-        let control = Arc::new(Control {
-            stop: AtomicBool::new(false),
-            reopen: AtomicBool::new(false),
-            failing: AtomicBool::new(false),
-        });
-        let mut writer = Writer::new(backend, cfg, control.clone());
-        let thread = thread::Builder::new()
-            .name("beacon-file".into())
-            .spawn(move || writer.run())?;
-        Ok(FileSink {
-            control,
-            thread: Some(thread),
-        })
-    }
-
-    pub fn reopen(&self) {
-        self.control.reopen.store(true, Ordering::Release);
-        self.wake();
-    }
-
-    pub fn is_failing(&self) -> bool {
-        self.control.failing.load(Ordering::Relaxed)
-    }
-
-    /// Drains the queue, flushes every file and the spool, and joins the thread.
-    pub fn stop(&mut self) {
-        self.control.stop.store(true, Ordering::Release);
-        self.wake();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-
-    fn wake(&self) {
-        if let Some(t) = &self.thread {
-            t.thread().unpark();
-        }
-    }
-}
-
-impl Drop for FileSink {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-struct OpenFile {
-    file: File,
+struct OpenFile<D> {
+    file: D,
     /// File length after the last successful flush: where to truncate back to on error.
     good_len: u64,
     buf: Vec<u8>,
@@ -115,28 +34,40 @@ struct OpenFile {
     unsynced: bool,
 }
 
-struct Writer {
+pub(super) struct Writer<F: Fs> {
     backend: Arc<Backend>,
     cfg: FileSinkConfig,
     control: Arc<Control>,
+    fs: F,
     /// Flavor names by index; replayed records of flavors no longer configured are added.
     names: Vec<String>,
-    files: HashMap<(u16, Day), OpenFile>,
+    files: HashMap<(u16, Day), OpenFile<F::File>>,
+    /// Files whose truncate failed after a failed write, with the length to cut them back
+    /// to when reopened: the whole lines of that write were spooled too.
+    cut_back: HashMap<(u16, Day), u64>,
+    /// Writes succeed; published as the backend's `up` once a retry has settled.
     healthy: bool,
     last_retry: Instant,
     last_flush: Instant,
     last_fsync: Instant,
 }
 
-impl Writer {
-    fn new(backend: Arc<Backend>, cfg: FileSinkConfig, control: Arc<Control>) -> Writer {
+impl<F: Fs> Writer<F> {
+    pub(super) fn new(
+        backend: Arc<Backend>,
+        cfg: FileSinkConfig,
+        control: Arc<Control>,
+        fs: F,
+    ) -> Writer<F> {
         let now = Instant::now();
         Writer {
             names: backend.flavors.clone(),
             backend,
             cfg,
             control,
+            fs,
             files: HashMap::new(),
+            cut_back: HashMap::new(),
             healthy: true,
             last_retry: now,
             last_flush: now,
@@ -144,7 +75,11 @@ impl Writer {
         }
     }
 
-    fn run(&mut self) {
+    fn counters(&self) -> &Counters {
+        &self.backend.counters
+    }
+
+    pub(super) fn run(&mut self) {
         let mut batch = Vec::with_capacity(BATCH);
         // Events spooled by an earlier run are replayed first.
         self.replay_spool();
@@ -158,7 +93,7 @@ impl Writer {
                 self.last_retry = Instant::now();
                 self.healthy = true;
                 self.replay_spool();
-                self.control.failing.store(!self.healthy, Ordering::Relaxed);
+                self.counters().set_up(self.healthy);
             }
             batch.clear();
             let n = self.backend.queue.pop_batch(&mut batch, BATCH);
@@ -207,10 +142,14 @@ impl Writer {
                 Ok(Some(seg)) => seg,
                 Ok(None) => return,
                 Err(_) => {
-                    Counters::add(&self.backend.counters.errors, 1);
+                    Counters::add(&self.counters().errors, 1);
                     return;
                 }
             };
+            // Its lines leave `spool_pending` now: into the buffers, or torn (dropped).
+            let c = self.counters();
+            Counters::set(&c.replay_taken, seg.lines());
+            Counters::add(&c.dropped, seg.corrupt);
             for rec in &seg.records {
                 let flavor = self.flavor_index(&rec.flavor);
                 let ev = Event {
@@ -225,9 +164,10 @@ impl Writer {
             // Whatever did not land was spooled again by the failed flush: the segment
             // is handled either way.
             self.flush_all();
-            Counters::add(&self.backend.counters.dropped, seg.corrupt);
-            if self.backend.spool().remove(seg).is_err() {
-                Counters::add(&self.backend.counters.errors, 1);
+            let removed = self.backend.spool().remove(seg);
+            Counters::set(&self.counters().replay_taken, 0);
+            if removed.is_err() {
+                Counters::add(&self.counters().errors, 1);
                 return;
             }
         }
@@ -256,6 +196,7 @@ impl Writer {
                 }
             }
         }
+        Counters::add(&self.backend.counters.in_flight, 1);
         let f = self.files.get_mut(&key).expect("opened above");
         f.buf.extend_from_slice(&ev.line);
         f.pending.push((ev, replayed));
@@ -265,18 +206,28 @@ impl Writer {
         }
     }
 
-    fn open(&self, (flavor, day): (u16, Day)) -> io::Result<OpenFile> {
+    /// Opens a day's file for appending. What a failed write left because its truncate
+    /// failed too is cut off first (those events were spooled), and so is a torn last
+    /// line (a crash in the middle of a write: those events were lost with the process).
+    fn open(&mut self, key: (u16, Day)) -> io::Result<OpenFile<F::File>> {
+        let (flavor, day) = key;
         let name = self
             .names
             .get(flavor as usize)
             .map_or("unknown", String::as_str);
         let dir = self.cfg.data_dir.join(name);
-        fs::create_dir_all(&dir)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(format!("{}{}.jsonl", day.iso(), self.cfg.file_suffix)))?;
-        let good_len = file.metadata()?.len();
+        self.fs.create_dir_all(&dir)?;
+        let path = dir.join(format!("{}{}.jsonl", day.iso(), self.cfg.file_suffix));
+        let mut file = self.fs.open_append(&path)?;
+        let len = file.len()?;
+        let good_len = match self.cut_back.get(&key) {
+            Some(&good) if good <= len => good,
+            _ => complete_len(&file)?,
+        };
+        if good_len < len {
+            file.set_len(good_len)?;
+        }
+        self.cut_back.remove(&key);
         Ok(OpenFile {
             file,
             good_len,
@@ -301,11 +252,12 @@ impl Writer {
         if f.buf.is_empty() {
             return;
         }
+        let c = &self.backend.counters;
+        Counters::sub(&c.in_flight, f.pending.len() as u64);
         match f.file.write_all(&f.buf) {
             Ok(()) => {
-                let c = &self.backend.counters;
                 let replayed = f.pending.iter().filter(|(_, r)| *r).count() as u64;
-                Counters::add(&c.written, f.pending.len() as u64);
+                Counters::add(&c.delivered, f.pending.len() as u64);
                 Counters::add(&c.bytes, f.buf.len() as u64);
                 Counters::add(&c.replayed, replayed);
                 f.good_len += f.buf.len() as u64;
@@ -314,9 +266,10 @@ impl Writer {
                 f.pending.clear();
             }
             Err(_) => {
-                // Cut any partial line; if even that fails the file is dropped from the
-                // map and reopened (and re-measured) on the next write.
-                let _ = f.file.set_len(f.good_len);
+                // Cut what was written; if even that fails, reopening the file does.
+                if f.file.set_len(f.good_len).is_err() {
+                    self.cut_back.insert(key, f.good_len);
+                }
                 let pending = std::mem::take(&mut f.pending);
                 f.buf.clear();
                 self.files.remove(&key);
@@ -325,16 +278,20 @@ impl Writer {
         }
     }
 
-    /// The disk refused: spool these events and stop writing until the next retry.
+    /// The disk refused: spool these events (taken off `in_flight` already) and the other
+    /// files' buffers, and write nothing until the next retry.
     fn fail(&mut self, mut events: Vec<(SharedEvent, bool)>) {
-        Counters::add(&self.backend.counters.errors, 1);
+        let c = &self.backend.counters;
+        Counters::add(&c.errors, 1);
+        c.set_up(false);
         if self.healthy {
             self.healthy = false;
             self.last_retry = Instant::now();
         }
-        self.control.failing.store(true, Ordering::Relaxed);
         // Other files' buffers go too: the disk is failing, and the spool keeps the order.
-        events.extend(self.files.drain().flat_map(|(_, f)| f.pending));
+        let others: Vec<_> = self.files.drain().flat_map(|(_, f)| f.pending).collect();
+        Counters::sub(&c.in_flight, others.len() as u64);
+        events.extend(others);
         let (replays, fresh): (Vec<_>, Vec<_>) = events.into_iter().partition(|(_, r)| *r);
         let strip = |v: Vec<(SharedEvent, bool)>| v.into_iter().map(|(e, _)| e).collect::<Vec<_>>();
         self.backend.spool_events(&strip(fresh));
@@ -342,9 +299,10 @@ impl Writer {
     }
 
     fn fsync_all(&mut self) {
+        let c = &self.backend.counters;
         for f in self.files.values_mut().filter(|f| f.unsynced) {
             if f.file.sync_data().is_err() {
-                Counters::add(&self.backend.counters.errors, 1);
+                Counters::add(&c.errors, 1);
             }
             f.unsynced = false;
         }

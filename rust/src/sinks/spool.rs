@@ -7,15 +7,25 @@
 //! whole segments (rotating the current one first) and removes each once every record in
 //! it is handled. A crash between handling and removal replays that segment again:
 //! at-least-once across a crash during replay, exactly-once otherwise.
+//!
+//! The spool is used under its backend's lock; what `/stats` reads of it (records pending,
+//! the oldest pending event's time) is mirrored into [`SpoolGauges`], read without the lock
+//! so that a scrape never waits for a segment being read (docs/architecture.md).
 
 use crate::clock::Day;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Rotate the segment being written past this size, so a replay reads a bounded amount.
 const SEGMENT_BYTES: u64 = 8 << 20;
+/// The spool's write buffer (README "Reliability": what a SIGKILL can lose of it).
+const WRITE_BUFFER_BYTES: usize = 64 << 10;
+/// `min_ts` of a segment with no readable record.
+const NO_TS: i64 = i64::MAX;
 
 /// A record as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,20 +46,62 @@ pub struct Segment {
     pub corrupt: u64,
 }
 
+impl Segment {
+    /// Records and torn lines: what [`Spool::remove`] takes off `pending`.
+    pub fn lines(&self) -> u64 {
+        self.records.len() as u64 + self.corrupt
+    }
+}
+
+/// What the spool publishes for readers that do not hold its lock. Written only by the
+/// spool (under its owner's lock); Relaxed: statistics, no ordering with other data.
+#[derive(Debug)]
+pub struct SpoolGauges {
+    pending: AtomicU64,
+    oldest_ts_ms: AtomicI64,
+}
+
+impl SpoolGauges {
+    /// Lines in the spool (records and torn lines) not yet removed.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// `ts_ms` of the oldest pending event, None when the spool is empty.
+    pub fn oldest_ts_ms(&self) -> Option<i64> {
+        let ts = self.oldest_ts_ms.load(Ordering::Relaxed);
+        (ts != NO_TS).then_some(ts)
+    }
+}
+
+/// The segment being written.
+struct Current {
+    seq: u64,
+    w: BufWriter<File>,
+    size: u64,
+    min_ts: i64,
+}
+
 pub struct Spool {
     dir: PathBuf,
-    closed: BTreeSet<u64>,
-    current: Option<(u64, BufWriter<File>, u64)>,
+    /// Closed segments by sequence number, with the oldest `ts_ms` each holds.
+    closed: BTreeMap<u64, i64>,
+    /// The oldest `ts_ms` of all closed segments (kept, not recomputed per append).
+    closed_oldest: i64,
+    current: Option<Current>,
     next_seq: u64,
-    /// Records appended and not yet removed, across all segments (from open + appends).
+    /// Lines appended and not yet removed, across all segments (from open + appends).
     pending: u64,
+    /// Lines found on disk by `open`: events an earlier run left.
+    recovered: u64,
+    gauges: Arc<SpoolGauges>,
 }
 
 impl Spool {
     /// Opens (creating) the spool directory; segments left by an earlier run are pending.
     pub fn open(dir: &Path) -> io::Result<Spool> {
         fs::create_dir_all(dir)?;
-        let mut closed = BTreeSet::new();
+        let mut closed = BTreeMap::new();
         let mut pending = 0;
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
@@ -58,28 +110,46 @@ impl Spool {
                 .strip_suffix(".spool")
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                let path = dir.join(&*name);
-                pending += count_lines(&path)?;
-                closed.insert(seq);
+                let (lines, min_ts) = scan(&dir.join(&*name))?;
+                pending += lines;
+                closed.insert(seq, min_ts);
             }
         }
-        let next_seq = closed.iter().next_back().map_or(1, |s| s + 1);
-        Ok(Spool {
+        let next_seq = closed.keys().next_back().map_or(1, |s| s + 1);
+        let spool = Spool {
             dir: dir.to_owned(),
+            closed_oldest: closed.values().copied().min().unwrap_or(NO_TS),
             closed,
             current: None,
             next_seq,
             pending,
-        })
+            recovered: pending,
+            gauges: Arc::new(SpoolGauges {
+                pending: AtomicU64::new(0),
+                oldest_ts_ms: AtomicI64::new(NO_TS),
+            }),
+        };
+        spool.publish();
+        Ok(spool)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Records waiting for replay.
+    /// Lines waiting for replay.
     pub fn pending(&self) -> u64 {
         self.pending
+    }
+
+    /// Lines an earlier run left on disk, found by `open`.
+    pub fn recovered(&self) -> u64 {
+        self.recovered
+    }
+
+    /// The gauges readers see without the lock.
+    pub fn gauges(&self) -> Arc<SpoolGauges> {
+        self.gauges.clone()
     }
 
     pub fn append(
@@ -106,20 +176,20 @@ impl Spool {
         if !line.ends_with(b"\n") {
             rec.push(b'\n');
         }
-        let (_, w, size) = self.writer()?;
-        w.write_all(&rec)?;
-        *size += rec.len() as u64;
-        let full = *size >= SEGMENT_BYTES;
+        let cur = self.writer()?;
+        cur.w.write_all(&rec)?;
+        cur.size += rec.len() as u64;
+        cur.min_ts = cur.min_ts.min(ts_ms);
+        let full = cur.size >= SEGMENT_BYTES;
         self.pending += 1;
-        if full {
-            self.rotate()?;
-        }
-        Ok(())
+        let rotated = if full { self.rotate() } else { Ok(()) };
+        self.publish();
+        rotated
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.current {
-            Some((_, w, _)) => w.flush(),
+            Some(cur) => cur.w.flush(),
             None => Ok(()),
         }
     }
@@ -129,11 +199,11 @@ impl Spool {
     pub fn take_oldest(&mut self) -> io::Result<Option<Segment>> {
         if self.closed.is_empty() {
             match &self.current {
-                Some((_, _, size)) if *size > 0 => self.rotate()?,
+                Some(cur) if cur.size > 0 => self.rotate()?,
                 _ => return Ok(None),
             }
         }
-        let Some(&seq) = self.closed.iter().next() else {
+        let Some(&seq) = self.closed.keys().next() else {
             return Ok(None);
         };
         let mut text = Vec::new();
@@ -156,32 +226,47 @@ impl Spool {
     pub fn remove(&mut self, seg: Segment) -> io::Result<()> {
         fs::remove_file(self.path(seg.seq))?;
         self.closed.remove(&seg.seq);
-        self.pending = self
-            .pending
-            .saturating_sub(seg.records.len() as u64 + seg.corrupt);
+        self.closed_oldest = self.closed.values().copied().min().unwrap_or(NO_TS);
+        self.pending = self.pending.saturating_sub(seg.lines());
+        self.publish();
         Ok(())
     }
 
-    fn writer(&mut self) -> io::Result<&mut (u64, BufWriter<File>, u64)> {
+    fn writer(&mut self) -> io::Result<&mut Current> {
         if self.current.is_none() {
             let seq = self.next_seq;
-            self.next_seq += 1;
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(self.path(seq))?;
-            self.current = Some((seq, BufWriter::with_capacity(64 << 10, f), 0));
+            self.next_seq += 1;
+            self.current = Some(Current {
+                seq,
+                w: BufWriter::with_capacity(WRITE_BUFFER_BYTES, f),
+                size: 0,
+                min_ts: NO_TS,
+            });
         }
         Ok(self.current.as_mut().expect("just set"))
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        if let Some((seq, mut w, _)) = self.current.take() {
-            let flushed = w.flush().and_then(|_| w.get_ref().sync_data());
-            self.closed.insert(seq);
+        if let Some(mut cur) = self.current.take() {
+            let flushed = cur.w.flush().and_then(|_| cur.w.get_ref().sync_data());
+            self.closed.insert(cur.seq, cur.min_ts);
+            self.closed_oldest = self.closed_oldest.min(cur.min_ts);
             flushed?;
         }
         Ok(())
+    }
+
+    /// Mirrors `pending` and the oldest pending `ts_ms` into the gauges.
+    fn publish(&self) {
+        let current = self.current.as_ref().map_or(NO_TS, |c| c.min_ts);
+        let g = &self.gauges;
+        g.pending.store(self.pending, Ordering::Relaxed);
+        let oldest = self.closed_oldest.min(current);
+        g.oldest_ts_ms.store(oldest, Ordering::Relaxed);
     }
 
     fn path(&self, seq: u64) -> PathBuf {
@@ -233,10 +318,21 @@ fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
     })
 }
 
-fn count_lines(path: &Path) -> io::Result<u64> {
+/// A segment file's lines and the oldest `ts_ms` among them (read without parsing the
+/// rest of each record: a large spool is scanned at every start).
+fn scan(path: &Path) -> io::Result<(u64, i64)> {
     let mut text = Vec::new();
     File::open(path)?.read_to_end(&mut text)?;
-    Ok(text.split_inclusive(|&b| b == b'\n').count() as u64)
+    let mut lines = 0;
+    let mut min_ts = NO_TS;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        lines += 1;
+        let ts = line.split(|&b| b == b'\t').nth(1);
+        if let Some(ts) = ts.and_then(|t| std::str::from_utf8(t).ok()?.parse::<i64>().ok()) {
+            min_ts = min_ts.min(ts);
+        }
+    }
+    Ok((lines, min_ts))
 }
 
 #[cfg(test)]
@@ -302,5 +398,25 @@ mod tests {
         assert_eq!(seg.records[0].ts_ms, 3);
         s.remove(seg).unwrap();
         assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn gauges_follow_pending_and_the_oldest_event() {
+        let dir = tmpdir("gauges");
+        let mut s = Spool::open(&dir).unwrap();
+        let g = s.gauges();
+        assert_eq!((g.pending(), g.oldest_ts_ms()), (0, None));
+        for i in [5, 3, 9] {
+            add(&mut s, i);
+        }
+        assert_eq!((g.pending(), g.oldest_ts_ms()), (3, Some(3)));
+        let seg = s.take_oldest().unwrap().unwrap();
+        add(&mut s, 7);
+        assert_eq!((g.pending(), g.oldest_ts_ms()), (4, Some(3)));
+        s.remove(seg).unwrap();
+        assert_eq!((g.pending(), g.oldest_ts_ms()), (1, Some(7)));
+        drop(s);
+        let s = Spool::open(&dir).unwrap();
+        assert_eq!((s.recovered(), s.gauges().oldest_ts_ms()), (1, Some(7)));
     }
 }

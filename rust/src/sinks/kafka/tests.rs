@@ -1,0 +1,410 @@
+//! The Kafka sink without Kafka: a fake producer that takes or refuses each message as a
+//! test says, delivery reports handed in as the callbacks would, a real spool and rejected
+//! log in a temporary directory. After each scenario every event is accounted for
+//! (`Snapshot::unaccounted`). tests/test_kafka_*.py run the same paths against a broker.
+
+use super::reports::event_ts_ms;
+use super::*;
+use crate::clock::Day;
+use crate::event::Event;
+use crate::sinks::stats::Snapshot;
+use std::fs;
+
+const BASE_MS: i64 = 1_795_508_102_000;
+
+struct Rig {
+    dir: PathBuf,
+    sink: KafkaSink,
+}
+
+fn rig(name: &str) -> Rig {
+    let dir = std::env::temp_dir().join(format!("beacon-kafka-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let flavors = vec!["a".to_owned(), "b".to_owned()];
+    let backend = Arc::new(Backend::new("kafka", 1024, &dir.join("spool"), flavors).unwrap());
+    let cfg = KafkaConfig {
+        topics: vec!["topic-a".into(), "topic-b".into()],
+        rejected_dir: dir.join("kafka-rejected"),
+        ..KafkaConfig::default()
+    };
+    Rig {
+        dir,
+        sink: KafkaSink::new(backend, cfg),
+    }
+}
+
+/// Event `n` of flavor `n % 2`, keyed for flavor 0, its `ts` at `BASE_MS + n`.
+fn event(n: u64) -> SharedEvent {
+    let ts_ms = BASE_MS + n as i64;
+    let ts = chrono::DateTime::from_timestamp_millis(ts_ms).unwrap();
+    let ts = ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+    let flavor = (n % 2) as u16;
+    Arc::new(Event {
+        flavor,
+        day: Day(20261124),
+        ts_ms,
+        key: (flavor == 0).then(|| format!("k{n}").into_bytes().into()),
+        line: format!("{{\"ts\":\"{ts}\",\"params\":{{\"n\":\"{n}\"}}}}\n")
+            .into_bytes()
+            .into(),
+    })
+}
+
+/// A message as a producer saw it.
+#[derive(Clone, Debug, PartialEq)]
+struct Taken {
+    route: Route,
+    topic: u16,
+    n: u64,
+    key: Option<Vec<u8>>,
+    ts_ms: i64,
+    value: Vec<u8>,
+}
+
+/// Takes every message, except that call `i` (0-based) gets `refuse(i)` when it says so.
+struct Fake<F: FnMut(usize) -> Option<Refusal>> {
+    calls: usize,
+    taken: Vec<Taken>,
+    refuse: F,
+}
+
+fn fake<F: FnMut(usize) -> Option<Refusal>>(refuse: F) -> Fake<F> {
+    Fake {
+        calls: 0,
+        taken: Vec::new(),
+        refuse,
+    }
+}
+
+fn takes_all() -> Fake<impl FnMut(usize) -> Option<Refusal>> {
+    fake(|_| None)
+}
+
+impl<F: FnMut(usize) -> Option<Refusal>> Producer for Fake<F> {
+    fn produce(&mut self, route: Route, m: &Message<'_>) -> Result<(), Refusal> {
+        let call = self.calls;
+        self.calls += 1;
+        if let Some(r) = (self.refuse)(call) {
+            return Err(r);
+        }
+        let v: serde_json::Value = serde_json::from_slice(m.value).expect("JSON, no newline");
+        self.taken.push(Taken {
+            route,
+            topic: m.topic,
+            n: v["params"]["n"].as_str().unwrap().parse().unwrap(),
+            key: m.key.map(<[u8]>::to_vec),
+            ts_ms: m.ts_ms,
+            value: m.value.to_vec(),
+        });
+        Ok(())
+    }
+}
+
+impl Rig {
+    fn send(&self, range: std::ops::Range<u64>) {
+        range.for_each(|n| self.sink.backend.offer(event(n)));
+    }
+
+    /// One live hand-over of what is queued.
+    fn live(&self, p: &mut impl Producer) -> Handed {
+        let batch = self.sink.take_live(true);
+        let handed = self.sink.hand_live(batch, self.sink.route(), p);
+        self.sink.spill();
+        handed
+    }
+
+    /// One replay step at `now`, as the binding does it.
+    fn replay(&self, now: Instant, p: &mut impl Producer) -> usize {
+        let budget = self.sink.replay_budget(now);
+        if budget == 0 || !self.sink.load_segment() {
+            return 0;
+        }
+        self.sink.replay_chunk(budget, p).0
+    }
+
+    fn stats(&self) -> Snapshot {
+        Snapshot::of(&self.sink.backend)
+    }
+
+    /// A delivery report for a message the producer took.
+    fn report(&self, t: &Taken, error: Option<&str>) {
+        let topic = ["topic-a", "topic-b"][t.topic as usize];
+        let msg = Returned {
+            topic,
+            value: &t.value,
+            key: t.key.as_deref(),
+            ts_ms: -1, // failed reports carry no timestamp
+        };
+        match error {
+            None => self.sink.delivered(t.route),
+            Some(e) => self.sink.failed(t.route, msg, e, false),
+        }
+    }
+
+    fn notes(&self) -> String {
+        let notes = self.sink.take_notes();
+        notes.into_iter().map(|(_, t)| t + "\n").collect()
+    }
+}
+
+fn assert_accounted(s: &Snapshot) {
+    assert_eq!(s.unaccounted(), 0, "{s:?}");
+}
+
+#[test]
+fn live_messages_carry_topic_key_and_timestamp_and_count_once_settled() {
+    let r = rig("live");
+    r.send(0..10);
+    let mut p = takes_all();
+    assert_eq!(r.live(&mut p), Handed::All);
+    assert_eq!(
+        p.taken.iter().map(|t| t.n).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    for t in &p.taken {
+        assert_eq!(t.route, Route::Fast);
+        assert_eq!(t.topic, (t.n % 2) as u16);
+        assert_eq!(t.ts_ms, BASE_MS + t.n as i64);
+        assert_eq!(
+            t.key,
+            (t.n % 2 == 0).then(|| format!("k{}", t.n).into_bytes())
+        );
+    }
+    assert_eq!((r.stats().in_flight, r.stats().delivered), (10, 0));
+    r.sink.settle(4); // librdkafka still holds 4
+    assert_eq!((r.stats().in_flight, r.stats().delivered), (4, 6));
+    r.sink.settle(0);
+    let s = r.stats();
+    assert_eq!((s.in_flight, s.delivered, s.buffered), (0, 10, 0));
+    assert_accounted(&s);
+}
+
+#[test]
+fn a_full_librdkafka_holds_the_rest_once_then_spools_it() {
+    let r = rig("full");
+    r.send(0..10);
+    let mut p = fake(|i| (i >= 3).then_some(Refusal::Full));
+    assert_eq!(r.live(&mut p), Handed::Full);
+    let s = r.stats();
+    assert_eq!((s.in_flight, s.buffered, s.spooled, s.up), (3, 7, 0, true));
+    assert_accounted(&s);
+    // The next hand-over starts with the 7; still no room: they go to the spool.
+    assert_eq!(r.live(&mut p), Handed::Full);
+    let s = r.stats();
+    assert_eq!((s.in_flight, s.buffered, s.spooled, s.up), (3, 0, 7, false));
+    assert_eq!(s.spool_pending, 7);
+    assert_accounted(&s);
+    assert!(r.notes().contains("producer buffer full"));
+}
+
+#[test]
+fn messages_refused_for_good_go_to_the_rejected_log() {
+    let r = rig("reject");
+    r.send(0..4);
+    let mut p =
+        fake(|i| (i == 2).then(|| Refusal::Reject("Broker: Message size too large".into())));
+    assert_eq!(r.live(&mut p), Handed::All);
+    let s = r.stats();
+    assert_eq!((s.rejected, s.in_flight, s.up), (1, 3, true));
+    let files: Vec<_> = fs::read_dir(r.dir.join("kafka-rejected"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let text = fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(
+        (v["topic"].as_str(), v["key"].as_str()),
+        (Some("topic-a"), Some("k2"))
+    );
+    assert_eq!(v["ts_ms"], BASE_MS + 2);
+    assert!(v["event"].as_str().unwrap().contains("\"n\":\"2\""));
+    r.sink.settle(0);
+    assert_accounted(&r.stats());
+    assert!(r
+        .notes()
+        .contains("Kafka refused a message (Broker: Message size too large)"));
+}
+
+#[test]
+fn a_failed_delivery_is_spooled_and_replayed_once() {
+    let r = rig("replay");
+    r.send(0..5);
+    let mut p = takes_all();
+    r.live(&mut p);
+    for t in &p.taken[1..3] {
+        r.report(t, Some("Local: Message timed out"));
+    }
+    r.sink.settle(0);
+    let s = r.stats();
+    assert_eq!(
+        (s.delivered, s.failed, s.spooled, s.spool_pending, s.up),
+        (3, 2, 2, 2, false)
+    );
+    assert_accounted(&s);
+    // Down: the replay hands over a probe chunk, through the reporting producer.
+    let mut p2 = takes_all();
+    assert_eq!(r.replay(Instant::now(), &mut p2), 2);
+    assert_eq!(
+        p2.taken.iter().map(|t| (t.route, t.n)).collect::<Vec<_>>(),
+        vec![(Route::Replay, 1), (Route::Replay, 2)]
+    );
+    // The spooled copy kept key and timestamp (the failed report had none).
+    assert_eq!(
+        (p2.taken[1].key.as_deref(), p2.taken[1].ts_ms),
+        (Some(&b"k2"[..]), BASE_MS + 2)
+    );
+    let s = r.stats();
+    assert_eq!((s.in_flight, s.spool_pending), (2, 0));
+    assert_accounted(&s);
+    for t in &p2.taken {
+        r.report(t, None);
+    }
+    r.sink.settle(0);
+    let s = r.stats();
+    assert_eq!((s.delivered, s.replayed, s.spooled, s.up), (5, 2, 2, true));
+    assert_eq!(
+        r.sink.backend.spool_gauges.pending(),
+        0,
+        "the segment left the disk"
+    );
+    assert_accounted(&s);
+    assert!(r.notes().contains("deliveries succeed again"));
+}
+
+#[test]
+fn a_replay_that_fails_goes_back_to_the_spool_counted_once() {
+    let r = rig("respool");
+    r.send(0..2);
+    let mut p = takes_all();
+    r.live(&mut p);
+    p.taken
+        .iter()
+        .for_each(|t| r.report(t, Some("Local: Message timed out")));
+    let mut p2 = takes_all();
+    assert_eq!(r.replay(Instant::now(), &mut p2), 2);
+    r.report(&p2.taken[0], Some("Local: Message timed out"));
+    r.report(&p2.taken[1], None);
+    r.sink.settle(0);
+    let s = r.stats();
+    assert_eq!((s.spooled, s.failed, s.delivered, s.replayed), (2, 3, 1, 1));
+    assert_eq!(s.spool_pending, 1);
+    assert_accounted(&s);
+}
+
+#[test]
+fn the_replay_keeps_to_its_rate_and_its_share_of_librdkafka() {
+    let r = rig("rate");
+    r.send(0..5000);
+    let mut p = fake(|_| Some(Refusal::Down("all brokers down".into())));
+    r.live(&mut p); // everything goes to the spool
+    r.sink.brokers_reachable();
+    let t0 = Instant::now() + Duration::from_secs(10);
+    let mut p = takes_all();
+    // A full bucket: one burst (100 ms at 20,000/s).
+    assert_eq!(r.replay(t0, &mut p), 2000);
+    assert_eq!(r.replay(t0, &mut p), 0);
+    assert_eq!(r.replay(t0 + Duration::from_millis(50), &mut p), 1000);
+    // librdkafka (4 MiB of 512-byte messages, half for the replay) holds the rest back.
+    r.sink.configure(KafkaConfig {
+        buffer_kbytes: 2048,
+        ..r.sink.config()
+    });
+    assert_eq!(
+        r.replay(t0 + Duration::from_secs(1), &mut p),
+        0,
+        "3,000 of 2,048 in flight"
+    );
+    assert_accounted(&r.stats());
+}
+
+#[test]
+fn while_down_and_idle_a_metadata_probe_is_due_once_per_interval() {
+    let r = rig("probe");
+    let now = Instant::now();
+    assert!(!r.sink.probe_due(now), "up");
+    r.sink.brokers_down("all brokers down");
+    assert!(r.sink.probe_due(now));
+    assert!(!r.sink.probe_due(now + Duration::from_secs(1)));
+    assert!(r.sink.probe_due(now + Duration::from_secs(6)));
+    r.sink.brokers_reachable();
+    assert!(r.stats().up);
+}
+
+#[test]
+fn a_spool_that_cannot_be_written_counts_dropped() {
+    let r = rig("spoolfail");
+    let spool = r.dir.join("spool");
+    fs::remove_dir_all(&spool).unwrap();
+    fs::write(&spool, b"").unwrap();
+    r.send(0..3);
+    let mut p = takes_all();
+    r.live(&mut p);
+    r.report(&p.taken[0], Some("Local: Message timed out"));
+    r.sink.settle(0);
+    let s = r.stats();
+    assert_eq!((s.dropped, s.spooled, s.delivered), (1, 0, 2));
+    assert_accounted(&s);
+    assert!(r.notes().contains("spool write failed, 1 messages dropped"));
+}
+
+#[test]
+fn a_rejected_log_that_cannot_be_written_counts_dropped() {
+    let r = rig("rejectfail");
+    fs::create_dir_all(&r.dir).unwrap();
+    fs::write(r.dir.join("kafka-rejected"), b"").unwrap(); // a file where the dir goes
+    r.send(0..1);
+    let mut p = fake(|_| Some(Refusal::Reject("too large".into())));
+    r.live(&mut p);
+    let s = r.stats();
+    assert_eq!((s.dropped, s.rejected, s.up), (1, 0, true));
+    assert_accounted(&s);
+    assert!(r.notes().contains("cannot write a rejected message"));
+}
+
+#[test]
+fn at_shutdown_the_unhanded_replay_goes_back_and_the_segment_waits_for_reports() {
+    let r = rig("shutdown");
+    r.send(0..10);
+    r.live(&mut fake(|_| {
+        Some(Refusal::Down("all brokers down".into()))
+    }));
+    r.sink.brokers_reachable();
+    let mut p = takes_all();
+    let t0 = Instant::now() + Duration::from_secs(10);
+    r.sink.configure(KafkaConfig {
+        replay_burst: 4.0,
+        ..r.sink.config()
+    });
+    assert_eq!(r.replay(t0, &mut p), 4);
+    r.sink.end_replay();
+    assert_eq!(
+        r.stats().spool_pending,
+        6,
+        "the 6 not handed over are spooled again"
+    );
+    r.sink.settle(0);
+    r.sink.close();
+    assert!(r.notes().contains("4 replayed messages unreported"));
+    p.taken.iter().for_each(|t| r.report(t, None));
+    r.sink.settle(0);
+    let s = r.stats();
+    assert_eq!(
+        (s.delivered, s.replayed, s.spooled, s.spool_pending),
+        (4, 4, 10, 6)
+    );
+    assert_eq!(
+        r.sink.backend.spool_gauges.pending(),
+        6,
+        "the replayed segment is gone"
+    );
+    assert_accounted(&s);
+}
+
+#[test]
+fn an_events_timestamp_is_read_from_its_json() {
+    let v = br#"{"ts":"2026-11-24T10:15:02.123+02:00","flavor":"a","params":{}}"#;
+    assert_eq!(event_ts_ms(v), Some(1_795_508_102_123));
+    let other = br#"{"id":"x","ts":"2026-11-24T08:15:02.123+00:00"}"#;
+    assert_eq!(event_ts_ms(other), event_ts_ms(v));
+    assert_eq!(event_ts_ms(b"{}"), None);
+}
