@@ -31,7 +31,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def _rps_cell(res: dict[str, Any], shape: str, row: str, base: str) -> str:
     m, b = res["summary"][shape].get(row, {}), res["summary"][shape].get(base, {})
     if "rps" not in m:
-        return "n/a"
+        return "unavailable" if "unavailable" in m else "n/a"
     text = f"{m['rps']:,.0f}"
     if row != base and b.get("rps"):
         text += f" ({m['rps'] / b['rps']:.2f}x)"

@@ -119,14 +119,16 @@ def notes(
 
 def multi_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
     st = res["settings"]
-    rows = []
+    rows: list[list[str]] = []
+    gone: list[str] = []
     for shape, cells in res["summary"].items():
         b, n = cells.get(MULTI[0]), cells.get(MULTI[1])
         if b is None or n is None:
             continue
         if "unavailable" in b or "unavailable" in n:
             why = b.get("unavailable") or n.get("unavailable")
-            rows.append([res["shapes"][shape]["label"], "unavailable", "", "", why, "", "", ""])
+            rows.append([res["shapes"][shape]["label"], "unavailable", *[""] * 6])
+            gone.append(f"  {res['shapes'][shape]['label']}: unavailable: {why}")
             continue
         rows.append(
             [
@@ -160,6 +162,7 @@ def multi_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
             ],
             rows,
         ),
+        *gone,
     ]
 
 
@@ -185,12 +188,14 @@ def target_lines(res: dict[str, Any]) -> list[str]:
 
 def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
     st = res["settings"]
-    rows = []
+    rows: list[list[str]] = []
+    gone: list[str] = []
     for shape, servers in res["fixed_rate"].items():
         for name, r in servers.items():
             label = [res["shapes"][shape]["label"], labels.get(name, name)]
             if "unavailable" in r:
-                rows.append([*label, "unavailable", r["unavailable"], "", "", "", "", ""])
+                rows.append([*label, "unavailable", *[""] * 6])
+                gone.append(f"  {' / '.join(label)}: unavailable: {r['unavailable']}")
                 continue
             lat, svc = r["latency_us"], r["service_latency_us"]
             rows.append(
@@ -225,14 +230,17 @@ def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
             ],
             rows,
         ),
+        *gone,
     ]
 
 
 def idle_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    rows = []
+    rows: list[list[str]] = []
+    gone: list[str] = []
     for name, r in res["idle"].items():
         if "unavailable" in r:
-            rows.append([labels.get(name, name), "unavailable", r["unavailable"], ""])
+            rows.append([labels.get(name, name), "unavailable", "", ""])
+            gone.append(f"  {labels.get(name, name)}: unavailable: {r['unavailable']}")
             continue
         rows.append(
             [
@@ -249,6 +257,7 @@ def idle_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
         "",
         f"Idle: {n:,} keep-alive connections open, one bare GET each.",
         *table(["server", "RSS MB before", "RSS MB idle", "KB/conn"], rows),
+        *gone,
     ]
 
 
