@@ -66,8 +66,8 @@ def grouped(
                     fontsize=7,
                 )
     ax.set_xticks(range(len(shapes)), [results["shapes"][s]["label"] for s in shapes])
-    ax.legend(fontsize=7, loc="upper right")
-    ax.margins(y=0.3)
+    ax.legend(fontsize=7, loc="upper left", ncols=2)
+    ax.margins(y=0.45)  # room for the legend above the bars
 
 
 def _ratio_notes(cells: dict[str, dict[str, Any]], base: str) -> dict[str, dict[str, str]]:

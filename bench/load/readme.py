@@ -101,7 +101,11 @@ def section(res: dict[str, Any], path: Path) -> str:
         f"Latest full run: **{res['date'][:10]}** on {h['summary']}; beacon {h['beacon_git']};"
         f" `{path.relative_to(REPO)}` (and `.txt`, the printed tables)."
         + (f" 1-min load average up to {load['max']:.1f}" if load else "")
-        + (": a shared, noisy machine." if noisy else "."),
+        + (
+            ": a shared, busy machine, so these figures are noisy (see the rounds in the JSON)."
+            if noisy
+            else "."
+        ),
         "",
         f"Medians of {st['rounds']} alternating rounds, {st['duration_s']} s measured for the"
         f" bare GET and {st['shape_duration_s']} s for the other shapes; server on CPU "

@@ -109,6 +109,9 @@ def notes(
             " log line has $args only, not the body."
             + (f" No CORS header from: {', '.join(cors)}." if cors else "")
         )
+    loads = [m["loadavg_1min_max"] for m in cells.values() if "loadavg_1min_max" in m]
+    if loads:
+        out.append(f"  1-min load average around these runs: up to {max(loads):.1f}.")
     k = cells.get("beacon-kafka", {})
     if k.get("kafka_backlog"):
         out.append(
