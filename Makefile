@@ -72,10 +72,19 @@ deb:
 test-deb: deb
 	packaging/test-deb
 
-# The load benchmark: beacon vs nginx vs a pure-Python server under wrk, fixed-rate and idle
-# runs (bench/load/run.py). BENCH_QUICK=1 for a short run; BENCH_ARGS="--help" for every knob.
+# The load benchmark: beacon vs nginx vs a pure-Python server under wrk, three request shapes,
+# fixed-rate and idle runs (bench/load/run.py). BENCH_QUICK=1 for a short run;
+# BENCH_ARGS="--help" for every knob. bench-readme: the latest full run's tables into README.md.
+# bench-load-test: the harness's own fast checks (what wrk sends, each server's answers).
+.PHONY: bench-readme bench-load-test
 bench-load: build-prod
 	$(PY) -m bench.load.run $(BENCH_ARGS)
+
+bench-readme: $(STAMP)
+	$(PY) -m bench.load.readme
+
+bench-load-test: build-prod
+	$(PY) -m pytest bench/load -p no:randomly $(PYTEST_ARGS)
 
 # Fuzzing (fuzz/, scripts/fuzz, tests/test_fuzz_http.py). `make fuzz`: every cargo-fuzz
 # target for FUZZ_SECONDS each, then the HTTP front-end fuzzer with FUZZ_EXAMPLES examples

@@ -10,6 +10,7 @@ for a free connection and the client's own lateness: the number that matters) an
 descheduled, or every connection waiting on a slow server), so either shows up as such.
 
     python -m bench.load.paced --port 8080 --rate 1000 --duration 20 --target '/track?a=1'
+    python -m bench.load.paced --port 8080 --request-file req.http   # exact bytes to send
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
@@ -74,9 +76,11 @@ def run(
     connections: int = 32,
     host: str = "127.0.0.1",
     spin_s: float = 0.002,
+    request: bytes = b"",
 ) -> dict[str, object]:
-    """Sends `rate` req/s for `duration_s`; returns counts and latency summaries (µs)."""
-    request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    """Sends `rate` req/s for `duration_s` (`request` as is, else a GET of `target`); returns
+    counts and latency summaries (µs)."""
+    request = request or f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
     idle: deque[_Conn] = deque()
     for _ in range(connections):
@@ -174,6 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--target", default="/track?ev=view&id=42")
+    ap.add_argument("--request-file", help="send these bytes (a whole request) instead")
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--connections", type=int, default=32)
@@ -191,6 +196,7 @@ def main() -> None:
         args.duration,
         args.connections,
         spin_s=args.spin_ms / 1000,
+        request=Path(args.request_file).read_bytes() if args.request_file else b"",
     )
     print(json.dumps(r))
 

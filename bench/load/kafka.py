@@ -1,0 +1,55 @@
+"""The local Kafka broker of the file + Kafka row (scripts/kafka): it stands in for a remote
+cluster, so all its threads are pinned to wrk's CPU and never take the server's core."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.load.servers import REPO
+
+
+def start_kafka(tmp: Path, cpu: str | None) -> tuple[str | None, str]:
+    """Starts the broker; (bootstrap or None, a note for the report)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import beacon.backends.kafka"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        err = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"beacon.backends.kafka cannot be imported here ({err})"
+    print("bench-load: starting the Kafka broker (scripts/kafka) ...", flush=True)
+    out = subprocess.run(
+        [str(REPO / "scripts" / "kafka"), "start", "--dir", str(tmp / "kafka")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("bootstrap="):
+            return line.removeprefix("bootstrap="), pin_broker(tmp / "kafka", cpu)
+    return None, f"scripts/kafka start failed: {(out.stdout + out.stderr).strip()[-500:]}"
+
+
+def pin_broker(run_dir: Path, cpu: str | None) -> str:
+    """Pins every thread of the running broker to `cpu`; returns a note for the report."""
+    if cpu is None:
+        return "Kafka broker (JVM) unpinned on this machine."
+    try:
+        pid = (run_dir / "kafka.pid").read_text().strip()
+    except OSError as e:
+        return f"Kafka broker unpinned (no pid file: {e})."
+    out = subprocess.run(["taskset", "-a", "-p", "-c", cpu, pid], capture_output=True, text=True)
+    if out.returncode != 0:
+        return f"Kafka broker unpinned (taskset: {out.stderr.strip()})."
+    return f"Kafka broker (JVM, all threads) pinned to CPU {cpu} with wrk."
+
+
+def stop_kafka(tmp: Path) -> None:
+    subprocess.run(
+        [str(REPO / "scripts" / "kafka"), "stop", "--dir", str(tmp / "kafka")],
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )

@@ -1,0 +1,49 @@
+"""bench/results/: every run's JSON (raw rounds, summary, host facts), the printed tables as
+text and the chart, under one stem; never overwritten: a second run of the day gets `-2`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench.load.servers import REPO
+
+RESULTS = REPO / "bench" / "results"
+STEM = re.compile(r"^(\d{4}-\d{2}-\d{2})(-quick)?(?:-(\d+))?$")
+
+
+def new_stem(quick: bool, day: dt.date | None = None, where: Path = RESULTS) -> str:
+    """`<date>[-quick]`, or `<date>[-quick]-<n>` if that run exists already."""
+    base = (day or dt.date.today()).isoformat() + ("-quick" if quick else "")
+    stem, n = base, 1
+    while (where / f"{stem}.json").exists() or (where / f"{stem}.txt").exists():
+        n += 1
+        stem = f"{base}-{n}"
+    return stem
+
+
+def save(results: dict[str, Any], text: str, stem: str, where: Path = RESULTS) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / f"{stem}.txt").write_text(text)
+    path = where / f"{stem}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path
+
+
+def latest_full(where: Path = RESULTS) -> Path | None:
+    """The newest complete, non-quick run (one with every shape, row and part)."""
+    runs = []
+    for p in where.glob("*.json"):
+        m = STEM.match(p.stem)
+        if not m or m.group(2):
+            continue
+        try:
+            data = json.loads(p.read_text())
+        except ValueError:
+            continue
+        if data.get("complete"):
+            runs.append((m.group(1), int(m.group(3) or 1), p))
+    return max(runs)[2] if runs else None

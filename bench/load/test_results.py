@@ -1,0 +1,73 @@
+"""bench/results/ naming, the choice of the README's run, the README section and the
+targets, on made-up figures (no timing: nothing here measures anything)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.load import readme
+from bench.load.results import latest_full, new_stem
+from bench.load.summary import targets
+
+DAY = dt.date(2026, 12, 2)
+
+
+def test_a_run_never_overwrites_another(tmp_path: Path) -> None:
+    assert new_stem(False, DAY, tmp_path) == "2026-12-02"
+    (tmp_path / "2026-12-02.json").write_text("{}")
+    assert new_stem(False, DAY, tmp_path) == "2026-12-02-2"
+    assert new_stem(True, DAY, tmp_path) == "2026-12-02-quick"
+
+
+def test_the_readme_shows_the_newest_complete_full_run(tmp_path: Path) -> None:
+    for stem, complete in [
+        ("2026-12-01", True),
+        ("2026-12-02", True),
+        ("2026-12-02-2", False),  # a subset
+        ("2026-12-03-quick", True),
+        ("2026-11-24", None),  # the old format
+    ]:
+        data = {} if complete is None else {"complete": complete}
+        (tmp_path / f"{stem}.json").write_text(json.dumps(data))
+    assert latest_full(tmp_path) == tmp_path / "2026-12-02.json"
+
+
+def cells(file: float, kafka: float, nginx: float) -> dict[str, Any]:
+    def row(rps: float, rss: float = 30.0, gc: float | None = 40.0) -> dict[str, Any]:
+        return {"rps": rps, "rss_mb": rss, "gc_avg_us": gc}
+
+    return {
+        "beacon-file": row(file),
+        "beacon-kafka": {
+            **row(kafka, rss=61.0),
+            "accepted_per_s": 1000.0,
+            "kafka_delivered_per_s": 995.0,
+        },
+        "nginx": row(nginx, gc=None),
+    }
+
+
+def test_targets_are_judged_on_the_run_figures() -> None:
+    fixed = {"beacon-file": {"latency_us": {"p99": 300.0}}, "nginx": {"latency_us": {"p99": 200.0}}}
+    got = {t["target"]: t for t in targets(cells(85.0, 60.0, 100.0), fixed)}
+    assert got["beacon file >= 0.8x nginx"]["met"] is True
+    assert got["file + Kafka >= 0.7x nginx"]["met"] is False
+    assert got["p99 at fixed rate <= 1.2x nginx's"]["text"] == "1.50x"
+    assert got["RSS < 60 MB"]["met"] is False  # the Kafka row's 61 MB
+    assert got["GC avg pause < 100 µs"]["met"] is True
+    assert got["Kafka keeps up"]["met"] is True
+
+
+def test_unmeasured_targets_are_na_not_failed() -> None:
+    got = targets({"nginx": {"rps": 1.0, "rss_mb": 1.0, "gc_avg_us": None}}, {})
+    assert all(t["met"] is None and t["text"] == "n/a" for t in got)
+
+
+def test_the_readme_section_is_replaced_between_its_markers() -> None:
+    text = f"# x\n\n## Benchmarks\n\n{readme.BEGIN}\nold\n{readme.END}\n\n## Next\n"
+    out = readme.update(text, f"{readme.BEGIN}\nnew\n{readme.END}")
+    assert out == f"# x\n\n## Benchmarks\n\n{readme.BEGIN}\nnew\n{readme.END}\n\n## Next\n"
+    assert readme.update(out, f"{readme.BEGIN}\nnew\n{readme.END}") == out
