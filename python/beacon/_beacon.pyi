@@ -6,6 +6,7 @@ from typing import Any, Literal, final
 
 __all__ = [
     "CODE_CORS",
+    "CODE_HEAD",
     "CODE_PREFLIGHT",
     "HEADER_NAMES",
     "METHODS",
@@ -41,6 +42,7 @@ METHODS: tuple[str, ...]
 """Method names by `Ingest.request` method code."""
 CODE_CORS: int
 CODE_PREFLIGHT: int
+CODE_HEAD: int
 
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
@@ -69,6 +71,11 @@ class Ingest:
         (None: absent), `body` the POST body as received. Returns the status in the low 16
         bits, with `CODE_CORS` (echo the Origin) and `CODE_PREFLIGHT` (add the preflight
         headers) or-ed in. Counts the outcome per flavor."""
+    def request_raw(self, data: bytes, peer: bytes | None) -> int:
+        """The fast path, for a read that is one whole request the HTTP parser accepted:
+        the code as `request()` gives it, or -1 when the read needs the full parser. With
+        `CODE_CORS`, bits 20-39 hold where the `Origin` value starts in `data` and bits
+        40-59 its length."""
     def handle(self, target: bytes, host: bytes | None = None) -> int:
         """A GET of `target` with only a Host header; returns the status."""
     def check_expect(self, method: int, target: bytes, headers: list[bytes | None]) -> int:

@@ -35,8 +35,7 @@ class ServerState:
         self.max_request_bytes = limits.max_request_bytes
         self.max_header_bytes = limits.max_header_bytes
         self.max_body_bytes = limits.max_body_bytes
-        # The query limit plus room for the path: longer targets are 414 before parsing.
-        self.max_url_bytes = limits.max_query_bytes + 1024
+        self.max_url_bytes = limits.max_target_bytes
         # A tick is one second; +1 so at least the full timeout passes before a cut.
         self.request_ticks = math.ceil(limits.header_timeout_s) + 1
         self.idle_ticks = math.ceil(limits.idle_timeout_s) + 1

@@ -8,6 +8,7 @@
 use crate::clock::{parse_tz, Stamper};
 use crate::cors::Origins;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
+use crate::ingest::RawLimits;
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use crate::sinks::file::FileSinkConfig;
@@ -41,6 +42,8 @@ pub struct LimitsCfg {
     max_params: usize,
     max_depth: usize,
     pub max_body_bytes: usize,
+    max_header_bytes: usize,
+    max_target_bytes: usize,
 }
 
 #[derive(FromPyObject)]
@@ -116,6 +119,14 @@ impl Cfg {
             max_bytes: self.limits.max_query_bytes,
             max_params: self.limits.max_params,
             max_depth: self.limits.max_depth,
+        }
+    }
+
+    pub fn raw_limits(&self) -> RawLimits {
+        RawLimits {
+            header_bytes: self.limits.max_header_bytes,
+            target_bytes: self.limits.max_target_bytes,
+            body_bytes: self.limits.max_body_bytes,
         }
     }
 

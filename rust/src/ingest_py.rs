@@ -2,8 +2,8 @@
 
 use crate::config_py::Cfg;
 use crate::ingest::{
-    CountRow, Headers, Ingest, Method, Request, CODE_CORS, CODE_PREFLIGHT, EXTRA_COUNTERS,
-    HEADER_NAMES, METHODS, OUTCOMES,
+    CountRow, Headers, Ingest, Method, Request, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT,
+    EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
 };
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::py::PyKafkaSink;
@@ -51,6 +51,7 @@ impl PyIngest {
             cfg.limits.max_body_bytes,
         );
         ingest.trusted_proxies = cfg.trusted_proxies()?;
+        ingest.raw_limits = cfg.raw_limits();
         ingest.panic_target = cfg.debug.panic_target.as_ref().map(|t| t.as_bytes().into());
         Ok(PyIngest {
             ingest,
@@ -109,6 +110,26 @@ impl PyIngest {
         let slots = slots(headers);
         let req = request(method, target, &slots, body, peer);
         Ok(ingest.handle(&req).code())
+    }
+
+    /// The fast path, for a read that holds one whole request the HTTP parser accepted
+    /// (see rust/src/ingest/raw.rs): the code as `request()` gives it, or -1 when the read
+    /// needs the full parser. With `CODE_CORS`, bits 20-39 of the code are where the
+    /// `Origin` value starts in `data` and bits 40-59 its length: the HTTP layer echoes it
+    /// without reading the headers itself.
+    fn request_raw(&mut self, data: &[u8], peer: Option<&[u8]>) -> PyResult<i64> {
+        let ingest = self.running()?;
+        let Some((v, origin)) = ingest.handle_raw(data, peer) else {
+            return Ok(-1);
+        };
+        let span = match origin {
+            // Past 2^20 bytes the span does not fit: the full parser answers instead (only
+            // with limits configured far beyond the defaults).
+            Some(o) if o.end >= 1 << 20 => return Ok(-1),
+            Some(o) => ((o.len() as i64) << 40) | ((o.start as i64) << 20),
+            None => 0,
+        };
+        Ok(i64::from(v.code()) | span)
     }
 
     /// A GET of `target` with only a Host header; returns the status (tests, tools).
@@ -227,5 +248,6 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("METHODS", PyTuple::new(m.py(), METHODS)?)?;
     m.add("CODE_CORS", CODE_CORS)?;
     m.add("CODE_PREFLIGHT", CODE_PREFLIGHT)?;
+    m.add("CODE_HEAD", CODE_HEAD)?;
     m.add_class::<PyIngest>()
 }

@@ -46,6 +46,8 @@ class BeaconServer:
         self.workdir = workdir
         self.port = free_port()
         self.admin_port = free_port()
+        while self.admin_port == self.port:  # the kernel may hand the same free port twice
+            self.admin_port = free_port()
         self.data_dir = workdir / "data"
         self.config: dict[str, Any] = {
             "listen": f"127.0.0.1:{self.port}",

@@ -94,6 +94,11 @@ class LimitsConfig:
     header_timeout_s: Positive = 10.0
     idle_timeout_s: Positive = 60.0
 
+    @property
+    def max_target_bytes(self) -> int:
+        """The query limit plus room for the path: longer targets are 414 before parsing."""
+        return self.max_query_bytes + 1024
+
 
 @dataclass(frozen=True)
 class ShutdownConfig:

@@ -1,9 +1,15 @@
-"""The public listener's protocol: httptools parses, one Rust call per request
-(`Ingest.request`) decides the rest, and a prebuilt response goes back.
+"""The public listener's protocol: httptools parses, one Rust call per request decides
+the rest, and a prebuilt response goes back (docs/architecture.md, "The request path").
 
-Hot-path rules (DESIGN.md): no per-request dicts, no logging, no formatting. The headers
-that matter are kept in a fixed list reset by slice assignment; responses produced while
-parsing one `data_received` chunk (pipelining) leave in one write.
+Two parsers per connection, both httptools. A read that is exactly one whole request (what
+browsers and SDKs send) goes through `_fast`, which has no header callbacks: httptools
+checks it, and `Ingest.request_raw` reads the few headers it needs from the same bytes.
+Any other read (a request split across reads, pipelining, an upgrade, bad HTTP) goes to
+`_parser`, with a callback per header, and so does every later read of that connection.
+
+Hot-path rules: no per-request dicts, no logging, no formatting. On the full parser the
+headers that matter are kept in a fixed list reset by slice assignment; responses produced
+while parsing one read (pipelining) leave in one write.
 
 HTTP as clients speak it (RFC 9110/9112): `Expect: 100-continue` is answered as soon as
 the headers are in; every request on a keep-alive connection gets exactly its own answer
@@ -17,7 +23,7 @@ import asyncio
 
 import httptools
 
-from beacon._beacon import HEADER_NAMES, METHODS
+from beacon._beacon import CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, HEADER_NAMES, METHODS
 from beacon.http.responses import (
     CONTINUE,
     H2_PREFACE,
@@ -42,8 +48,10 @@ _NO_HEADERS: list[bytes | None] = [None] * len(_NAMES)
 # `Ingest.request` method codes; anything else is `len(METHODS)` (405).
 _METHOD_CODES = {m.encode(): code for code, m in enumerate(METHODS)}
 _OTHER_METHOD = len(METHODS)
-_HEAD = METHODS.index("HEAD")
 _POST = METHODS.index("POST")
+# A code's status and flags; above them `request_raw` says where the Origin is.
+_CODE_BITS = (1 << 20) - 1
+_ECHO = CODE_CORS | CODE_PREFLIGHT
 
 
 class _TooLarge(Exception):
@@ -58,12 +66,23 @@ class _Stop(Exception):
     follows on it is not to be answered."""
 
 
+class _WholeRequests:
+    """The fast parser's callbacks: only the end of a message (see the module doc)."""
+
+    __slots__ = ("on_message_complete",)
+
+    def __init__(self, on_message_complete: object) -> None:
+        self.on_message_complete = on_message_complete
+
+
 class TrackProtocol(asyncio.Protocol):
     __slots__ = (
         "_begin_tick",
         "_body",
         "_by_mode",
+        "_chunk",
         "_closing",
+        "_fast",
         "_h",
         "_header_bytes",
         "_in_request",
@@ -72,6 +91,7 @@ class TrackProtocol(asyncio.Protocol):
         "_parser",
         "_peer",
         "_pending_bytes",
+        "_raw_request",
         "_request",
         "_responses",
         "_state",
@@ -85,8 +105,14 @@ class TrackProtocol(asyncio.Protocol):
         # Cached once per connection: `ingest.request` would build a bound method object
         # on every request, and the response table is updated in place.
         self._request = state.ingest.request
+        self._raw_request = state.ingest.request_raw
         self._by_mode = responses.by_mode
         self._parser = httptools.HttpRequestParser(self)
+        self._fast: httptools.HttpRequestParser | None = httptools.HttpRequestParser(
+            _WholeRequests(self._whole_request)
+        )
+        # The read `_fast` is parsing; None once it is answered.
+        self._chunk: bytes | None = None
         self._transport: asyncio.Transport | None = None
         self._url = b""
         self._h: list[bytes | None] = list(_NO_HEADERS)
@@ -117,6 +143,7 @@ class TrackProtocol(asyncio.Protocol):
         # The parser holds this protocol (its callbacks) and this protocol the parser: break
         # the cycle so the pair is freed now, by reference counting, not by a GC pause.
         self._parser = None  # type: ignore[assignment]
+        self._fast = None
 
     def pause_writing(self) -> None:
         # The client is not reading its answers (a pipelining flood): stop reading its
@@ -132,10 +159,11 @@ class TrackProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._last_tick = self._state.tick
-        self._pending_bytes += len(data)
-        self._feed(data)
-        if self._pending_bytes > self._state.max_request_bytes and not self._closing:
-            self._refuse(431, "too_large")
+        if self._fast is None or self._pending_bytes or not self._read_whole(data):
+            self._pending_bytes += len(data)
+            self._feed(data)
+            if self._pending_bytes > self._state.max_request_bytes and not self._closing:
+                self._refuse(431, "too_large")
         # _flush(), inlined: this runs once per read.
         out = self._out
         if out:
@@ -158,6 +186,44 @@ class TrackProtocol(asyncio.Protocol):
             transport.write_eof()
         else:
             transport.close()
+
+    def _read_whole(self, data: bytes) -> bool:
+        """The fast path: True when `data` was one whole request, answered. Otherwise the
+        full parser reads it, and every later read of this connection."""
+        self._chunk = data
+        try:
+            self._fast.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserUpgrade:
+            self._fast = None  # answered in HTTP/1.1 if whole; this parser is spent
+        except httptools.HttpParserError:
+            pass  # `_Stop` from `_whole_request`, or bytes for the full parser to judge
+        if self._chunk is None:
+            return True
+        self._chunk = None
+        self._fast = None
+        return False
+
+    def _whole_request(self) -> None:
+        """`_fast`'s end of a message: the read holds it whole (or `request_raw` says -1
+        and the full parser takes the read)."""
+        chunk: bytes = self._chunk  # type: ignore[assignment]  # set by `_read_whole`
+        try:
+            code = self._raw_request(chunk, self._peer)
+        except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            self._chunk = None
+            self._error(e, close=not self._fast.should_keep_alive())  # type: ignore[union-attr]
+            return
+        if code < 0:
+            raise _Stop
+        self._chunk = None
+        self._in_request = False
+        origin = None
+        if code & CODE_CORS:
+            start = code >> 20 & 0xFFFFF
+            origin = chunk[start : start + (code >> 40)]
+        self._respond(code & _CODE_BITS, self._fast.should_keep_alive(), origin)  # type: ignore[union-attr]
 
     def _feed(self, data: bytes) -> None:
         while True:
@@ -235,22 +301,15 @@ class TrackProtocol(asyncio.Protocol):
         self._in_request = False
         parser = self._parser
         method = _METHOD_CODES.get(parser.get_method(), _OTHER_METHOD)
-        keep_alive = parser.should_keep_alive() and not self._state.draining
-        head = method == _HEAD
         h = self._h
         try:
             code = self._request(method, self._url, h, self._body, self._peer)
         except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
             if isinstance(e, KeyboardInterrupt | SystemExit):
                 raise
-            self._error(e, close=not keep_alive)
+            self._error(e, close=not parser.should_keep_alive())
         else:
-            if code < 400:
-                self._out.append(self._by_mode[keep_alive * 2 + head][code])
-            else:
-                self._answer(code, head, keep_alive)
-        if not keep_alive:
-            self._closing = True
+            self._respond(code, parser.should_keep_alive(), h[H_ORIGIN])
         # Ready for the next request on this connection.
         self._url = b""
         h[:] = _NO_HEADERS
@@ -275,17 +334,27 @@ class TrackProtocol(asyncio.Protocol):
         if code == 0:
             self._out.append(CONTINUE)
             return
-        self._answer(code, method == _HEAD, False)
+        self._answer(code, False, self._h[H_ORIGIN])
         self._closing = True
         raise _Stop
 
-    def _answer(self, code: int, head: bool, keep_alive: bool) -> None:
-        """An answer with CORS headers or a refusal (an `Ingest.request` code): refusals
-        carry a request id."""
-        origin = self._h[H_ORIGIN]
-        m = keep_alive * 2 + head
-        if origin is not None and code > 0xFFFF:
-            response = self._responses.with_cors(code, m, origin)
+    def _respond(self, code: int, keep_alive: bool, origin: bytes | None) -> None:
+        """The answer for an `Ingest` code; after it, a connection not kept alive closes."""
+        keep_alive = keep_alive and not self._state.draining
+        if code < 400:  # a plain 200 or 204: no flags
+            self._out.append(self._by_mode[keep_alive * 2][code])
+        else:
+            self._answer(code, keep_alive, origin)
+        if not keep_alive:
+            self._closing = True
+
+    def _answer(self, code: int, keep_alive: bool, origin: bytes | None) -> None:
+        """An answer with flags (CORS, preflight, HEAD) or a refusal: refusals carry a
+        request id."""
+        m = keep_alive * 2 + (code & CODE_HEAD != 0)
+        if origin is not None and code & _ECHO:
+            # Echoed as Rust compared it: without surrounding whitespace.
+            response = self._responses.with_cors(code, m, origin.strip(b" \t"))
         else:
             response = self._by_mode[m][code & 0xFFFF]
         if code & 0xFFFF >= 400:
@@ -308,7 +377,7 @@ class TrackProtocol(asyncio.Protocol):
         extra = b"X-Request-Id: " + self._state.next_request_id().encode() + b"\r\n"
         origin = self._h[H_ORIGIN]
         if origin is not None and self._state.ingest.cors_allowed(self._url, self._h):
-            extra += cors_headers(origin)
+            extra += cors_headers(origin.strip(b" \t"))
         self._out.append(with_headers(self._responses.get(status, keep_alive=False), extra))
         self._closing = True
 

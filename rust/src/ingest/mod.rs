@@ -4,12 +4,14 @@
 
 mod outcome;
 mod params;
+mod raw;
 mod request;
 mod target;
 
 pub use outcome::{
-    CountRow, Outcome, Verdict, CODE_CORS, CODE_PREFLIGHT, EXTRA_COUNTERS, OUTCOMES,
+    CountRow, Outcome, Verdict, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, EXTRA_COUNTERS, OUTCOMES,
 };
+pub use raw::RawLimits;
 pub use request::{Headers, Method, Request, HEADER_NAMES, METHODS};
 pub use target::{split as split_target, Target};
 
@@ -23,6 +25,7 @@ use crate::sinks::Backend;
 use outcome::FILES_SKIPPED;
 use params::{BodyRules, BodyScratch};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 pub struct Ingest {
@@ -33,6 +36,8 @@ pub struct Ingest {
     limits: Limits,
     /// A body, raw or decoded, longer than this is refused (413).
     max_body_bytes: usize,
+    /// Past these the fast path leaves a request to the full parser.
+    pub raw_limits: RawLimits,
     pub trusted_proxies: Vec<Cidr>,
     pub backends: Vec<Arc<Backend>>,
     scratch: Vec<u8>,
@@ -70,6 +75,11 @@ impl Ingest {
                 .collect(),
             limits,
             max_body_bytes,
+            raw_limits: RawLimits {
+                header_bytes: 0,
+                target_bytes: 0,
+                body_bytes: 0,
+            },
             trusted_proxies: Vec::new(),
             backends: Vec::new(),
             scratch: Vec::with_capacity(1024),
@@ -85,12 +95,31 @@ impl Ingest {
         if self.panic_target.as_deref() == Some(req.target) {
             panic!("test panic on {:?}", String::from_utf8_lossy(req.target));
         }
-        let m = match self.route(req) {
-            Ok(m) => m,
-            Err((row, v)) => return self.count(row, v),
+        let head = req.method == Method::Head;
+        let (row, v) = match self.route(req) {
+            Ok(m) => (m.row, self.answer(req, &m)),
+            Err((row, v)) => (row, v),
         };
-        let v = self.answer(req, &m);
-        self.count(m.row, v)
+        self.count(row, Verdict { head, ..v })
+    }
+
+    /// The fast path: `data` is one whole request the HTTP parser has accepted; `None`
+    /// when it is not plainly one (see `raw.rs`): then the HTTP layer parses it in full
+    /// and calls `handle`. With the verdict comes where in `data` the `Origin` value is,
+    /// when the answer echoes it.
+    pub fn handle_raw(
+        &mut self,
+        data: &[u8],
+        peer: Option<&[u8]>,
+    ) -> Option<(Verdict, Option<Range<usize>>)> {
+        let mut req = raw::scan(data, &self.raw_limits)?;
+        req.peer = peer;
+        let v = self.handle(&req);
+        let origin = req.headers.origin.filter(|_| v.cors).map(|o| {
+            let start = o.as_ptr() as usize - data.as_ptr() as usize;
+            start..start + o.len()
+        });
+        Some((v, origin))
     }
 
     /// The refusal for a request announcing a body (`Expect: 100-continue`) whose headers
@@ -235,6 +264,7 @@ fn verdict(outcome: Outcome, status: u16, cors: bool) -> Verdict {
         status,
         cors,
         preflight: false,
+        head: false,
     }
 }
 

@@ -58,11 +58,14 @@ pub struct Verdict {
     pub cors: bool,
     /// Add the preflight headers (`-Allow-Methods`, `-Allow-Headers`, `-Max-Age`).
     pub preflight: bool,
+    /// A HEAD request: the answer without its body.
+    pub head: bool,
 }
 
 /// `Verdict::code()` flag bits, mirrored by `python/beacon/http/responses.py`.
 pub const CODE_CORS: u32 = 1 << 16;
 pub const CODE_PREFLIGHT: u32 = 1 << 17;
+pub const CODE_HEAD: u32 = 1 << 18;
 
 impl Verdict {
     pub fn code(self) -> u32 {
@@ -72,6 +75,9 @@ impl Verdict {
         }
         if self.preflight {
             code |= CODE_PREFLIGHT;
+        }
+        if self.head {
+            code |= CODE_HEAD;
         }
         code
     }

@@ -61,8 +61,11 @@ pub struct Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
-    /// From values in `HEADER_NAMES` order (missing trailing slots are absent).
+    /// From values in `HEADER_NAMES` order (missing trailing slots are absent). Values
+    /// lose surrounding whitespace (RFC 9110 §5.5: it is not part of the value; llhttp
+    /// keeps the trailing part).
     pub fn from_slots(get: impl Fn(usize) -> Option<&'a [u8]>) -> Headers<'a> {
+        let get = |i| get(i).map(<[u8]>::trim_ascii);
         Headers {
             host: get(0),
             user_agent: get(1),
