@@ -23,11 +23,9 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 pub fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
+    while let Some(i) = next_escape(bytes, start) {
         out.extend_from_slice(&bytes[start..i]);
+        let b = bytes[i];
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -45,6 +43,41 @@ pub fn write_str_body(out: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// The index of the first byte at or after `from` that needs escaping: eight bytes at a
+/// time while none does (most of every event), then byte by byte.
+#[inline]
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let rest = &bytes[from..];
+    let mut words = rest.chunks_exact(8);
+    let mut skipped = 0;
+    for word in words.by_ref() {
+        let w = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        if word_needs_escape(w) {
+            break;
+        }
+        skipped += 8;
+    }
+    let tail = &rest[skipped..];
+    tail.iter()
+        .position(|&b| needs_escape(b))
+        .map(|p| from + skipped + p)
+}
+
+/// Whether any of the eight bytes of `w` needs escaping: the SWAR tests of "Bit Twiddling
+/// Hacks" (S. E. Anderson, "Determine if a word has a byte less than n" / "equal to n"),
+/// exact for every byte value: a byte ≥ 0x80 (UTF-8) never sets its flag.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 #[cfg(test)]

@@ -78,11 +78,17 @@ fn encode_with<F: FnMut(&str, Option<&str>)>(
 
 /// Splits on `&`, skips empty pieces, splits each on its first `=` and decodes both halves.
 fn decode_pairs(s: &mut Scratch, query: &[u8], max_params: usize) -> Result<(), QueryError> {
-    for piece in query.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'&', query).chain([query.len()]) {
+        let piece = &query[start..end];
+        start = end + 1;
+        if piece.is_empty() {
+            continue;
+        }
         if s.pairs.len() == max_params {
             return Err(QueryError::TooManyParams { max: max_params });
         }
-        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+        let (name, value) = match memchr::memchr(b'=', piece) {
             Some(i) => (&piece[..i], &piece[i + 1..]),
             None => (piece, &b""[..]),
         };
@@ -114,10 +120,16 @@ fn push_component(s: &mut Scratch, raw: &[u8]) -> Range<usize> {
 /// Chains each pair to the previous pair with the same name and clears its `first` flag.
 fn link_duplicates(text: &str, pairs: &mut [Pair]) {
     if pairs.len() <= LINEAR_SCAN_MAX {
-        // Few pairs: comparing against earlier names beats hashing them.
+        // Few pairs: comparing against earlier names beats hashing them (as bytes: the
+        // ranges are on char boundaries, and `str` slicing would check them again).
+        let bytes = text.as_bytes();
         for i in 1..pairs.len() {
-            let name = &text[pairs[i].name.clone()];
-            if let Some(j) = (0..i).rev().find(|&j| &text[pairs[j].name.clone()] == name) {
+            let name = &bytes[pairs[i].name.clone()];
+            let same = |j: &usize| {
+                let other = &pairs[*j].name;
+                other.len() == name.len() && &bytes[other.clone()] == name
+            };
+            if let Some(j) = (0..i).rev().find(same) {
                 link(pairs, j, i);
             }
         }
