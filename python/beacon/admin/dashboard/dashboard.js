@@ -71,6 +71,9 @@ function setStatus(status) {
   } else {
     banner.hidden = true;
   }
+  const last = state.history.samples.findLast((s) => s.ok);
+  $("updated").textContent = !last ? "connecting…"
+    : status === "live" ? `updated ${clock(last.t)}` : `last answer ${clock(last.t)}`;
 }
 
 function render() {
@@ -110,8 +113,6 @@ function renderFacts(doc) {
     if (cls) li.className = cls;
     return li;
   }));
-  const last = state.history.samples.at(-1);
-  $("updated").textContent = state.status === "live" ? `updated ${clock(last.t)}` : "";
 }
 
 function total(sample) {
