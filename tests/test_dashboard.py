@@ -1,7 +1,8 @@
 """The live dashboard (`GET /` on the admin listener) in headless Chromium against the real
 server: while a paced load sends known per-flavor rates, the rates the page computed match
 what was sent; then the server stops (the page says it is unreachable) and starts again on
-the same ports (the page recovers, and draws no negative rate from the reset counters).
+the same ports (the page recovers, and draws no negative rate from the reset counters); a
+reload keeps the samples.
 
 Screenshots go to target/artifacts/ (dashboard.png, dashboard-phone.png,
 dashboard-unreachable.png)."""
@@ -190,3 +191,9 @@ def test_dashboard_shows_the_traffic_and_survives_a_restart(srv: BeaconServer) -
             ".filter(([k, v]) => v !== null && v < 0))"
         )
         assert negative == []
+
+        # A reload in the same tab keeps the samples (sessionStorage).
+        kept = page.evaluate("dashboard.history.samples.length")
+        page.goto(f"http://127.0.0.1:{srv.admin_port}/")
+        wait_for(page, "document.body.dataset.state === 'live'", "live after a reload")
+        assert page.evaluate("dashboard.history.samples.length") > kept
