@@ -135,7 +135,11 @@ function uptime(s) {
 
 async function loop() {
   const started = performance.now();
-  await poll();
+  try {
+    await poll();
+  } catch (e) {
+    console.error(e); // a drawing bug must not stop the polling
+  }
   setTimeout(loop, Math.max(0, POLL_MS - (performance.now() - started)));
 }
 
