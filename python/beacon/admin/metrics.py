@@ -27,11 +27,18 @@ BACKEND_STATS = backend_stats()
 
 class SnapshotCollector:
     """Yields the families of one `/stats` snapshot; `gc_buckets` are the GC pause
-    histogram's cumulative (upper bound in seconds, count) pairs."""
+    histogram's cumulative (upper bound in seconds, count) pairs; `healthy` is whether
+    `/healthz` answers 200 (None: not known, no family)."""
 
-    def __init__(self, stats: dict[str, Any], gc_buckets: list[tuple[float, int]]) -> None:
+    def __init__(
+        self,
+        stats: dict[str, Any],
+        gc_buckets: list[tuple[float, int]],
+        healthy: bool | None = None,
+    ) -> None:
         self.stats = stats
         self.gc_buckets = gc_buckets
+        self.healthy = healthy
 
     def collect(self) -> Iterator[Metric]:
         yield from self._server()
@@ -57,6 +64,14 @@ class SnapshotCollector:
         yield CounterMetricFamily(
             "beacon_connections", "Client connections accepted.", value=conns["total"]
         )
+        if self.healthy is not None:
+            # For alerts: /healthz's verdict, so Prometheus need not probe it as well.
+            yield GaugeMetricFamily(
+                "beacon_healthy",
+                "1 while /healthz answers 200 (ok or degraded); 0 while it answers 503 "
+                "(draining, or a backend losing events).",
+                value=int(self.healthy),
+            )
 
     def _requests(self) -> Metric:
         """Per flavor and outcome; what no flavor counts (refused before a flavor was
@@ -103,10 +118,18 @@ class SnapshotCollector:
             buckets=[*buckets, ("+Inf", gc["pauses"])],
             sum_value=gc["pause_total_us"] / 1e6,
         )
+        # The histogram's buckets cannot say how long the longest pause was.
+        yield GaugeMetricFamily(
+            "beacon_gc_pause_max_seconds",
+            "Longest GC pause since start.",
+            value=gc["pause_max_us"] / 1e6,
+        )
 
 
-def render(stats: dict[str, Any], gc_buckets: list[tuple[float, int]]) -> bytes:
+def render(
+    stats: dict[str, Any], gc_buckets: list[tuple[float, int]], healthy: bool | None = None
+) -> bytes:
     """The Prometheus text of one `/stats` snapshot."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(stats, gc_buckets))
+    registry.register(SnapshotCollector(stats, gc_buckets, healthy))
     return generate_latest(registry)

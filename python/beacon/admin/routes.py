@@ -1,5 +1,6 @@
-"""The admin listener's HTTP protocol and routes. One request per connection: scrapers and
-health checkers open a connection each time, and nothing here is hot."""
+"""The admin listener's HTTP protocol and routes. One request per connection: scrapers,
+health checkers and the dashboard's once-a-second poll open a connection each time, and
+nothing here is hot."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import httptools
 
 from beacon import __version__
 from beacon._beacon import __build_epoch__, __git_sha__
-from beacon.admin import metrics, stats
+from beacon.admin import dashboard, metrics, stats
 from beacon.http.responses import REASONS
 
 if TYPE_CHECKING:
@@ -38,29 +39,46 @@ def _json(obj: Any) -> tuple[int, str, bytes]:
     return 200, "application/json", json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
-def healthz(view: AdminView) -> tuple[int, str, bytes]:
-    """503 while draining or while a backend loses events; a backend that is down but
-    spooling keeps 200 with a `degraded` note (see beacon.health)."""
+def health(view: AdminView, doc: dict[str, Any]) -> tuple[int, str]:
+    """/healthz's status and text: 503 while draining or while a backend loses events; a
+    backend that is down but spooling keeps 200 with a `degraded` note (beacon.health)."""
     if view.draining:
-        return 503, "text/plain", b"draining\n"
-    failing, degraded = view.health.check(stats.collect(view))
+        return 503, "draining"
+    failing, degraded = view.health.check(doc)
     if failing:
-        return 503, "text/plain", f"backend failing: {', '.join(failing)}\n".encode()
+        return 503, f"backend failing: {', '.join(failing)}"
     if degraded:
-        return 200, "text/plain", f"ok (degraded: {', '.join(degraded)})\n".encode()
-    return 200, "text/plain", b"ok\n"
+        return 200, f"ok (degraded: {', '.join(degraded)})"
+    return 200, "ok"
+
+
+def healthz(view: AdminView) -> tuple[int, str, bytes]:
+    status, text = health(view, stats.collect(view))
+    return status, "text/plain", f"{text}\n".encode()
 
 
 def stats_route(view: AdminView) -> tuple[int, str, bytes]:
     return _json(stats.collect(view))
 
 
+def stats_schema(view: AdminView) -> tuple[int, str, bytes]:
+    """What each backend figure is (rust/src/sinks/stats.rs): the dashboard draws counters as
+    rates and gauges as they are, without a list of its own."""
+    rows = [
+        {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
+        for key, metric, kind, help_, only in metrics.BACKEND_STATS
+    ]
+    return _json({"backend": rows})
+
+
 def metrics_route(view: AdminView) -> tuple[int, str, bytes]:
-    return (
-        200,
-        metrics.CONTENT_TYPE,
-        metrics.render(stats.collect(view), view.gc_stats.histogram()),
-    )
+    doc = stats.collect(view)
+    healthy = health(view, doc)[0] == 200
+    return 200, metrics.CONTENT_TYPE, metrics.render(doc, view.gc_stats.histogram(), healthy)
+
+
+def _asset(ctype: str, body: bytes) -> Route:
+    return lambda view: (200, ctype, body)
 
 
 def _human(seconds: float) -> str:
@@ -123,8 +141,11 @@ def debug_gc(view: AdminView) -> tuple[int, str, bytes]:
 ROUTES: dict[bytes, Route] = {
     b"/healthz": healthz,
     b"/stats": stats_route,
+    b"/stats/schema": stats_schema,
     b"/metrics": metrics_route,
     b"/info": info,
+    # The dashboard: `/` and its scripts and styles (beacon/admin/dashboard/).
+    **{path: _asset(ctype, body) for path, (ctype, body) in dashboard.ASSETS.items()},
 }
 DEBUG_ROUTES: dict[bytes, Route] = {b"/debug/stacks": debug_stacks, b"/debug/gc": debug_gc}
 
