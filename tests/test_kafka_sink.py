@@ -43,7 +43,8 @@ def _config(tmp_path: Path) -> Any:
 
 
 class Recorder:
-    """Records `produce(topic, value, key, partition, callback, on_delivery, timestamp)`
+    """Records `produce(topic, value, key, partition, callback, on_delivery, timestamp,
+    headers)`
     calls; raises `error` on call number `fail_at` (0-based) if given."""
 
     def __init__(self, fail_at: int | None = None, error: BaseException | None = None) -> None:
@@ -112,8 +113,9 @@ def test_live_messages_are_handed_with_topic_key_and_timestamp(tmp_path: Path) -
     _send(ingest, 10)
     assert sink.produce_live(drain=True) is False
     assert len(produce.calls) == 10
-    for i, (topic, value, key, partition, cb, dr, ts) in enumerate(produce.calls):
+    for i, (topic, value, key, partition, cb, dr, ts, headers) in enumerate(produce.calls):
         ev = json.loads(value)
+        assert headers == [("id", ev["id"].encode())]  # the event id, also as a header
         assert int(ev["params"]["n"]) == i  # queue order
         assert topic == ("topic-a" if i % 2 == 0 else "topic-b")
         assert key == (f"key{i}".encode() if i % 2 == 0 else None)  # only flavor a keys
@@ -191,8 +193,9 @@ def test_delivery_reports_move_the_counts_and_the_replay_reads_the_spool(
     s = sink.stats()
     assert (s["delivered"], s["failed"], s["spooled"], s["up"]) == (3, 1, 1, False)
     assert sink.replay() == 1  # down: a probe chunk
-    topic, value2, key2, _, cb, _, ts = reporter.calls[0]
+    topic, value2, key2, _, cb, _, ts, headers = reporter.calls[0]
     assert (topic, value2, key2, cb, ts) == ("topic-a", value, b"key2", on_replay, BASE_MS + 2)
+    assert headers == [("id", json.loads(value)["id"].encode())]  # read back from the spool
     sink.delivered("replay")
     sink.settle(0)
     s = sink.stats()

@@ -154,6 +154,7 @@ fn run(input: Input) {
             }
         };
         let meta = Meta {
+            id: None,
             ip: step.ip,
             user_agent: step.user_agent.as_deref(),
             referer: step.referer.as_deref(),

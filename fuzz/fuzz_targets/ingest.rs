@@ -166,6 +166,7 @@ fn run(input: Input) {
             dedup_ttl_ms: f.dedup.as_ref().map_or(0, |d| d.1 as i64),
             dedup_max_entries: 64,
             origins: Origins::new(&f.origins),
+            event_id: false,
         };
         let zone = parse_tz(ZONES[f.zone as usize % ZONES.len()]).unwrap();
         flavors.push(Flavor::new(&f.name, Stamper::new(zone), opts));

@@ -7,6 +7,7 @@ use _beacon::clock::{parse_tz, Day, Stamper};
 use _beacon::cors::Origins;
 use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
+use _beacon::event_id::{write_id, IdGen};
 use _beacon::flavor::{Flavor, FlavorOptions};
 use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
@@ -66,6 +67,7 @@ fn envelope(c: &mut Criterion) {
         dedup_ttl_ms: 0,
         dedup_max_entries: 0,
         origins: Origins::default(),
+        event_id: false,
     };
     let mut flavor = Flavor::new(
         "skroutz.gr",
@@ -89,6 +91,43 @@ fn envelope(c: &mut Criterion) {
             )
             .unwrap();
             black_box(ev)
+        })
+    });
+    // The same with an event id (the flavor's `event_id`): the id's generation and text.
+    let mut ids = IdGen::new();
+    c.bench_function("build_event/realistic_300b_with_id", |b| {
+        b.iter(|| {
+            ts += 1;
+            let meta = Meta {
+                id: Some(ids.next(ts)),
+                ..Meta::default()
+            };
+            let ev = build_event(
+                0,
+                &mut flavor,
+                ts,
+                Params::Query(REALISTIC),
+                &meta,
+                &limits,
+                &mut scratch,
+            )
+            .unwrap();
+            black_box(ev)
+        })
+    });
+}
+
+/// An event id alone: a UUIDv7 drawn and written as text (what `event_id` adds per event).
+fn event_id(c: &mut Criterion) {
+    let mut ids = IdGen::new();
+    let mut out = Vec::with_capacity(64);
+    let mut ts = 1_795_508_102_123;
+    c.bench_function("event_id/next_and_write", |b| {
+        b.iter(|| {
+            ts += 1;
+            out.clear();
+            write_id(&ids.next(black_box(ts)), &mut out);
+            black_box(&out);
         })
     });
 }
@@ -145,5 +184,5 @@ fn body(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoders, envelope, ring, body);
+criterion_group!(benches, encoders, envelope, event_id, ring, body);
 criterion_main!(benches);

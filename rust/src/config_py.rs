@@ -34,6 +34,7 @@ pub struct FlavorCfg {
     dedup_param: Option<String>,
     dedup_ttl_s: f64,
     dedup_max_entries: usize,
+    event_id: bool,
 }
 
 #[derive(FromPyObject)]
@@ -167,6 +168,7 @@ impl FlavorCfg {
             dedup_ttl_ms: (self.dedup_ttl_s * 1000.0) as i64,
             dedup_max_entries: self.dedup_max_entries,
             origins: Origins::new(&self.allowed_origins),
+            event_id: self.event_id,
         };
         Ok(Flavor::new(&self.name, Stamper::new(tz), opts))
     }

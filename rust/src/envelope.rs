@@ -1,15 +1,31 @@
 //! Builds the event line of DESIGN.md ("The event"):
-//! `{"ts":"<local ISO time>","flavor":"<name>","params":{...}[,"ip":..,"ua":..,"referer":..]}\n`
+//! `{"ts":"<local ISO time>"[,"id":"<UUIDv7>"],"flavor":"<name>","params":{...}[,"ip":..,"ua":..,"referer":..]}\n`
+//! The id, when the flavor has `event_id`, sits at a fixed offset ([`ID_AT`]): the Kafka
+//! sink reads it from there for the message header, spooled lines included.
 //! in one pass straight into a reusable buffer, checking required parameters, picking the
 //! Kafka key and the dedup value on the way through the parameters.
 
 use crate::clock::Day;
 use crate::event::Event;
+use crate::event_id::{write_id, ID_LEN};
 use crate::flavor::Flavor;
 use crate::json;
 use crate::query::{encode_query_into, Limits, QueryError};
 use std::io::Write;
 use std::net::IpAddr;
+use uuid::Uuid;
+
+/// `{"ts":"` + 29 bytes of time + `","id":"`: where an event's id starts in its line.
+pub const ID_AT: usize = 44;
+const ID_LABEL: &[u8] = b"\",\"id\":\"";
+
+/// The id of an event line (or Kafka value), if it has one.
+pub fn event_id(line: &[u8]) -> Option<&[u8]> {
+    if line.get(ID_AT - ID_LABEL.len()..ID_AT)? != ID_LABEL {
+        return None;
+    }
+    line.get(ID_AT..ID_AT + ID_LEN)
+}
 
 /// Where the parameters come from.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +39,8 @@ pub enum Params<'a> {
 /// Optional fields, already filtered by the flavor's privacy switches.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Meta<'a> {
+    /// The event id (the flavor's `event_id`): written right after `ts`.
+    pub id: Option<Uuid>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<&'a [u8]>,
     pub referer: Option<&'a [u8]>,
@@ -81,6 +99,10 @@ pub fn build_event(
     scratch.clear();
     scratch.extend_from_slice(b"{\"ts\":\"");
     let day: Day = flavor.stamper.stamp(ts_ms, scratch);
+    if let Some(id) = &meta.id {
+        scratch.extend_from_slice(ID_LABEL);
+        write_id(id, scratch);
+    }
     scratch.extend_from_slice(b"\",\"flavor\":");
     scratch.extend_from_slice(&flavor.name_json);
     scratch.extend_from_slice(b",\"params\":");
@@ -220,6 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn the_id_follows_ts_at_a_fixed_offset() {
+        let id = crate::event_id::v7(1_795_508_102_123, 42);
+        let meta = Meta {
+            id: Some(id),
+            ..Meta::default()
+        };
+        let mut f = flavor(FlavorOptions::default());
+        let ev = build_at(&mut f, 1_795_508_102_123, Params::Query(b"ev=view"), &meta).unwrap();
+        assert_eq!(
+            line(&ev),
+            "{\"ts\":\"2026-11-24T10:15:02.123+02:00\",\"id\":\"01a20c9f-63eb-7000-8000-00000000002a\",\
+             \"flavor\":\"skroutz.gr\",\"params\":{\"ev\":\"view\"}}\n"
+        );
+        assert_eq!(
+            event_id(&ev.line),
+            Some(&b"01a20c9f-63eb-7000-8000-00000000002a"[..])
+        );
+        let plain = build(&mut f, b"ev=view").unwrap();
+        assert_eq!(event_id(&plain.line), None);
+    }
+
+    #[test]
     fn required_params_must_be_present_and_non_empty() {
         let required = vec!["ev".into(), "uid".into()];
         let mut f = flavor(FlavorOptions {
@@ -275,6 +319,7 @@ mod tests {
     fn meta_fields_follow_params_and_are_escaped() {
         let mut f = flavor(FlavorOptions::default());
         let meta = Meta {
+            id: None,
             ip: Some("203.0.113.0".parse().unwrap()),
             user_agent: Some(b"Mozilla/5.0 \"x\"\n"),
             referer: Some(b"https://a.example/\xff"),

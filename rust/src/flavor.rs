@@ -30,6 +30,8 @@ pub struct FlavorOptions {
     pub dedup_max_entries: usize,
     /// Origins whose requests get CORS headers.
     pub origins: Origins,
+    /// Add a UUIDv7 `id` to each event (`crate::event_id`).
+    pub event_id: bool,
 }
 
 /// Everything off: a starting point for tests and fuzzing only. The server's flavors come
@@ -50,6 +52,7 @@ impl Default for FlavorOptions {
             dedup_ttl_ms: 0,
             dedup_max_entries: 1_000_000,
             origins: Origins::default(),
+            event_id: false,
         }
     }
 }

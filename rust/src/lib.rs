@@ -13,6 +13,7 @@ mod config_py;
 pub mod cors;
 pub mod envelope;
 pub mod event;
+pub mod event_id;
 pub mod flavor;
 #[cfg(test)]
 mod fuzz_regressions;

@@ -55,6 +55,8 @@ class FlavorConfig:
     dedup_param: ParamName = None
     dedup_ttl_s: Positive = 3600.0
     dedup_max_entries: PositiveInt = 1_000_000
+    # A UUIDv7 `id` in each event and a Kafka header `id` (README "Event ids").
+    event_id: Boolean = True
 
     @property
     def topic(self) -> str:

@@ -18,6 +18,7 @@ pub use target::{split as split_target, Target};
 use crate::body::BodyError;
 use crate::clock::now_ms;
 use crate::envelope::{build_event, Meta, Refusal};
+use crate::event_id::IdGen;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
 use crate::privacy::{anonymize, client_ip, Cidr, IpMode};
 use crate::query::{Limits, QueryError};
@@ -42,8 +43,11 @@ pub struct Ingest {
     pub backends: Vec<Arc<Backend>>,
     scratch: Vec<u8>,
     bodies: BodyScratch,
-    /// Injected receipt time for tests; `None` reads the system clock.
+    /// Injected receipt time for tests and tools; `None` reads the system clock.
     pub fixed_clock_ms: Option<i64>,
+    /// The id of the next event, given by a tool (`beacon reprocess`: the bad row's id).
+    pub fixed_id: Option<uuid::Uuid>,
+    ids: IdGen,
     /// Test hook: a target that panics, to prove a panic answers 500 and nothing more.
     pub panic_target: Option<Box<[u8]>>,
     /// `counts[flavor]`; requests with no flavor are counted in the last row.
@@ -85,6 +89,8 @@ impl Ingest {
             scratch: Vec::with_capacity(1024),
             bodies: BodyScratch::default(),
             fixed_clock_ms: None,
+            fixed_id: None,
+            ids: IdGen::new(),
             panic_target: None,
             counts: vec![[0; OUTCOMES.len() + EXTRA_COUNTERS.len()]; rows],
         }
@@ -215,8 +221,11 @@ impl Ingest {
             max_bytes: usize::MAX,
             ..self.limits
         };
-        let meta = meta_for(opts, &self.trusted_proxies, req);
+        let mut meta = meta_for(opts, &self.trusted_proxies, req);
         let ts = self.fixed_clock_ms.unwrap_or_else(now_ms);
+        if opts.event_id {
+            meta.id = Some(self.fixed_id.take().unwrap_or_else(|| self.ids.next(ts)));
+        }
         let fi = m.row as u16;
         let flavor = &mut self.flavors[m.row];
         let built = build_event(
@@ -294,6 +303,7 @@ fn meta_for<'a>(opts: &FlavorOptions, trusted: &[Cidr], req: &Request<'a>) -> Me
             }),
     };
     Meta {
+        id: None,
         ip,
         user_agent: h.user_agent.filter(|_| opts.user_agent),
         referer: h.referer.filter(|_| opts.referer),

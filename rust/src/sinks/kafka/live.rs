@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 impl<'a> Message<'a> {
     /// An event as a message: its JSON without the file's trailing newline.
     pub fn of(ev: &'a SharedEvent) -> Message<'a> {
-        Message {
-            topic: ev.flavor,
-            value: ev.line.strip_suffix(b"\n").unwrap_or(&ev.line),
-            key: ev.key.as_deref(),
-            ts_ms: ev.ts_ms,
-        }
+        Message::new(ev.flavor, &ev.line, ev.key.as_deref(), ev.ts_ms)
     }
 }
 

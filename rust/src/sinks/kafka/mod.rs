@@ -124,9 +124,8 @@ pub enum Route {
     Replay,
 }
 
-/// One message handed to a producer. The value is the event's JSON without its newline.
-/// (Headers, e.g. an event id, would be one more field here and one more argument in
-/// `py.rs`.)
+/// One message handed to a producer. The value is the event's JSON without its newline;
+/// `id`, the event's id read from it (`envelope::event_id`), goes in the header `id`.
 #[derive(Clone, Copy, Debug)]
 pub struct Message<'a> {
     /// Flavor index: the topic is `KafkaConfig::topics[topic]`, or `unknown_topic`.
@@ -134,6 +133,21 @@ pub struct Message<'a> {
     pub value: &'a [u8],
     pub key: Option<&'a [u8]>,
     pub ts_ms: i64,
+    pub id: Option<&'a [u8]>,
+}
+
+impl<'a> Message<'a> {
+    /// The message of an event line (its newline dropped).
+    pub fn new(topic: u16, line: &'a [u8], key: Option<&'a [u8]>, ts_ms: i64) -> Message<'a> {
+        let value = line.strip_suffix(b"\n").unwrap_or(line);
+        Message {
+            topic,
+            value,
+            key,
+            ts_ms,
+            id: crate::envelope::event_id(value),
+        }
+    }
 }
 
 /// Why a producer did not take a message (python/beacon/backends/kafka/delivery.py sorts

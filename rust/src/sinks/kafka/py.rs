@@ -8,7 +8,7 @@ use crate::sinks::backend::Backend;
 use crate::sinks::py::backend_dict;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -43,6 +43,8 @@ struct PyProducer<'py> {
     on_live: Bound<'py, PyAny>,
     on_replay: Bound<'py, PyAny>,
     refusal: Bound<'py, PyAny>,
+    /// `"id"`, interned: the header name of the event id.
+    id_header: Bound<'py, PyString>,
     /// The exception behind a `Refusal::Abort`, raised once the sink has spooled the rest.
     error: Option<PyErr>,
 }
@@ -50,6 +52,17 @@ struct PyProducer<'py> {
 impl Producer for PyProducer<'_> {
     fn produce(&mut self, route: Route, m: &Message<'_>) -> Result<(), Refusal> {
         let py = self.py;
+        let key = m.key.map(|k| PyBytes::new(py, k));
+        // Positional, no keyword parsing per message: (topic, value, key, partition -1:
+        // any, callback, on_delivery None, timestamp, headers). confluent-kafka takes
+        // headers as a list of (name, value) pairs; None for events without an id.
+        let headers = match m.id {
+            Some(id) => {
+                let pair = (self.id_header.clone(), PyBytes::new(py, id));
+                Some(PyList::new(py, [pair]).expect("a list of one tuple"))
+            }
+            None => None,
+        };
         let (produce, on_delivery) = match route {
             Route::Fast => (&self.fast, &self.on_fast),
             Route::Live => (&self.reporter, &self.on_live),
@@ -59,9 +72,6 @@ impl Producer for PyProducer<'_> {
             .topics
             .get(m.topic as usize)
             .unwrap_or(&self.unknown_topic);
-        let key = m.key.map(|k| PyBytes::new(py, k));
-        // Positional, no keyword parsing per message: (topic, value, key, partition -1:
-        // any, callback, on_delivery None, timestamp). Headers would follow the timestamp.
         let args = (
             topic,
             PyBytes::new(py, m.value),
@@ -70,6 +80,7 @@ impl Producer for PyProducer<'_> {
             on_delivery,
             py.None(),
             m.ts_ms,
+            headers,
         );
         match produce.call1(args) {
             Ok(_) => Ok(()),
@@ -142,6 +153,7 @@ impl PyKafkaSink {
             on_live: b(&h.on_live),
             on_replay: b(&h.on_replay),
             refusal: b(&h.refusal),
+            id_header: PyString::intern(py, "id"),
             error: None,
         })
     }
