@@ -10,6 +10,7 @@ RUST_SRC := $(shell find rust/src -name '*.rs') rust/Cargo.toml Cargo.toml
 .PHONY: run test test-rust test-python build-dev build-prod lint fmt bench bench-load clean deps system-deps
 
 $(STAMP): pyproject.toml
+	PYTHON=$(PYTHON) scripts/check-toolchain
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip 'maturin>=1.7,<2'
 	$(VENV)/bin/maturin develop -q --release -E dev

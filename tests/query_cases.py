@@ -2,7 +2,8 @@
 
 import itertools
 
-# (query, expected flat JSON) written by hand from the WHATWG rules in DESIGN.md.
+# (query, expected flat JSON) written by hand from the WHATWG rules in README.md
+# ("Query string to JSON").
 FLAT_CASES: list[tuple[bytes, str]] = [
     (b"", "{}"),
     (b"&&", "{}"),

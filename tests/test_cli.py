@@ -137,7 +137,7 @@ def wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:
 def test_serve_with_no_config_writes_under_cwd_data_and_stops_cleanly(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    port = free_port()
+    port, admin = free_port(), free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -147,13 +147,15 @@ def test_serve_with_no_config_writes_under_cwd_data_and_stops_cleanly(
             "--listen",
             f"127.0.0.1:{port}",
             "--admin-listen",
-            f"127.0.0.1:{free_port()}",
+            f"127.0.0.1:{admin}",
         ],
         cwd=tmp_path,
         stderr=subprocess.PIPE,
     )
     try:
         wait_listening(proc, port)
+        page = get(admin, "/")  # where the start-up line says the dashboard is
+        assert page.status == 200 and b"<html" in page.body.lower()
         for i in range(500):
             assert get(port, f"/track?ev=view&id={i}").status == 200
         proc.send_signal(sig)
@@ -167,6 +169,7 @@ def test_serve_with_no_config_writes_under_cwd_data_and_stops_cleanly(
         {"ev": "view", "id": str(i)} for i in range(500)
     ]
     assert b"listening on 127.0.0.1:" in err
+    assert f"dashboard at http://127.0.0.1:{admin}/".encode() in err
 
 
 def test_flags_override_the_config_file(tmp_path: Path) -> None:

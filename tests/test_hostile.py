@@ -1,7 +1,7 @@
 """Hostile clients against the real server: many idle connections, pipelining floods,
 request smuggling, JSON injection through query values, huge and deep rack queries,
-invalid UTF-8 everywhere. Each is answered as DESIGN.md says, RSS stays bounded and
-other clients are still served."""
+invalid UTF-8 everywhere. Each is answered as README.md says ("HTTP", and the limits in
+"Configuration"), RSS stays bounded and other clients are still served."""
 
 from __future__ import annotations
 

@@ -110,6 +110,7 @@ def test_every_event_reaches_file_and_kafka_exactly_once(
         file_counts = Counter(int(ev["params"]["n"]) for ev in lines)
         assert len(lines) == len(expected)
         assert set(file_counts) == expected and max(file_counts.values()) == 1
+        assert len({ev["id"] for ev in lines}) == len(lines)  # one id per event
 
         msgs = consume_all(kafka_broker.bootstrap, f["kafka_topic"], None, 180.0)
         seen: Counter[int] = Counter()
@@ -120,6 +121,10 @@ def test_every_event_reaches_file_and_kafka_exactly_once(
             assert ev == by_n[n]
             assert ev["flavor"] == f["name"]
             assert m.timestamp() == (TIMESTAMP_CREATE_TIME, ts_ms(ev["ts"]))
+            # The event id (a UUIDv7 of the receipt ms) also rides as the header `id`.
+            event_id = uuid.UUID(ev["id"])
+            assert event_id.version == 7 and event_id.int >> 80 == ts_ms(ev["ts"])
+            assert m.headers() == [("id", ev["id"].encode())]
             if "kafka_key_param" in f:
                 assert m.key() == ev["params"]["uid"].encode()
             else:

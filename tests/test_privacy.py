@@ -76,10 +76,10 @@ def test_user_agent_and_referer_capture(srv: BeaconServer) -> None:
     assert e["ua"] == 'Mozilla/5.0 "quoted"'
     assert e["referer"] == "https://shop.example/p?q=1"
     assert e["ip"] == "127.0.0.0"
-    assert list(e) == ["ts", "flavor", "params", "ip", "ua", "referer"]
+    assert list(e) == ["ts", "id", "flavor", "params", "ip", "ua", "referer"]
     # Off by default: the same headers to another flavor leave no trace.
     assert get(srv.port, "/track?ev=ua", host="dedup", extra=extra).status == 200
-    assert list(last_events(srv, "dedup", 1)[0]) == ["ts", "flavor", "params"]
+    assert list(last_events(srv, "dedup", 1)[0]) == ["ts", "id", "flavor", "params"]
 
 
 def test_do_not_track_is_answered_but_not_stored(srv: BeaconServer) -> None:

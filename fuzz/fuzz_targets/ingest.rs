@@ -11,15 +11,15 @@
 use beacon_fuzz::beacon;
 
 use arbitrary::Arbitrary;
-use beacon::sinks::Backend;
 use beacon::clock::{parse_tz, Stamper};
-use beacon::flavor::{Flavor, FlavorOptions, HostMap};
 use beacon::cors::Origins;
+use beacon::flavor::{Flavor, FlavorOptions, HostMap};
 use beacon::ingest::{
     split_target, Headers, Ingest, Method, Outcome, Request, EXTRA_COUNTERS, OUTCOMES,
 };
 use beacon::privacy::{Cidr, IpMode};
 use beacon::query::{Limits, Mode};
+use beacon::sinks::Backend;
 use beacon_fuzz::{check_event_line, ZONES};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -41,6 +41,7 @@ struct FlavorSpec {
     key_param: Option<String>,
     dedup: Option<(String, u16)>,
     origins: Vec<String>,
+    event_id: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -166,7 +167,7 @@ fn run(input: Input) {
             dedup_ttl_ms: f.dedup.as_ref().map_or(0, |d| d.1 as i64),
             dedup_max_entries: 64,
             origins: Origins::new(&f.origins),
-            event_id: false,
+            event_id: f.event_id,
         };
         let zone = parse_tz(ZONES[f.zone as usize % ZONES.len()]).unwrap();
         flavors.push(Flavor::new(&f.name, Stamper::new(zone), opts));
@@ -207,7 +208,9 @@ fn run(input: Input) {
             Target::Path(i, q) => with_query(paths[*i as usize % paths.len()].clone().into(), q),
             Target::Absolute(i, f, h, q) => {
                 let hs = &input.flavors[*f as usize % n].hosts;
-                let host = hs.get(*h as usize % hs.len().max(1)).map_or("", String::as_str);
+                let host = hs
+                    .get(*h as usize % hs.len().max(1))
+                    .map_or("", String::as_str);
                 let path = &paths[*i as usize % paths.len()];
                 with_query(format!("http://{host}{path}").into_bytes(), q)
             }
@@ -254,10 +257,22 @@ fn run(input: Input) {
         let v = ingest.handle(&req);
         let outcome = v.outcome;
         assert!(
-            matches!(v.status, 200 | 204 | 400 | 403 | 404 | 405 | 413 | 414 | 415),
+            matches!(
+                v.status,
+                200 | 204 | 400 | 403 | 404 | 405 | 413 | 414 | 415
+            ),
             "{v:?}"
         );
-        assert_eq!(v.status == 204, method == Method::Post && matches!(outcome, Outcome::Accepted | Outcome::Duplicate | Outcome::DoNotTrack) || outcome == Outcome::Preflight, "{v:?}");
+        assert_eq!(
+            v.status == 204,
+            method == Method::Post
+                && matches!(
+                    outcome,
+                    Outcome::Accepted | Outcome::Duplicate | Outcome::DoNotTrack
+                )
+                || outcome == Outcome::Preflight,
+            "{v:?}"
+        );
 
         let t = split_target(&target);
         let routed = paths.iter().any(|p| p.as_bytes() == t.path);
@@ -304,6 +319,7 @@ fn run(input: Input) {
             let Some(obj) = check_event_line(&ev.line, &spec.name) else {
                 continue; // rack output too deep for serde_json: checked structurally
             };
+            assert_eq!(obj.contains_key("id"), spec.event_id, "id per the flavor");
             assert_eq!(
                 obj.contains_key("ua"),
                 spec.user_agent && r.user_agent.is_some()
@@ -342,7 +358,13 @@ fn run(input: Input) {
     }
     // Multipart file parts are counted beside the outcomes: compare the outcomes only.
     let outcomes = |rows: &[[u64; OUTCOMES.len() + EXTRA_COUNTERS.len()]]| {
-        rows.iter().map(|r| r[..OUTCOMES.len()].to_vec()).collect::<Vec<_>>()
+        rows.iter()
+            .map(|r| r[..OUTCOMES.len()].to_vec())
+            .collect::<Vec<_>>()
     };
-    assert_eq!(outcomes(ingest.counts()), outcomes(&counts), "per-flavor counts");
+    assert_eq!(
+        outcomes(ingest.counts()),
+        outcomes(&counts),
+        "per-flavor counts"
+    );
 }

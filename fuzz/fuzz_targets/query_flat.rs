@@ -1,5 +1,5 @@
 //! `flat` mode against an independent WHATWG reference: the output must be exactly the
-//! object DESIGN.md specifies (byte for byte, as serde_json prints it), `on_pair` must see
+//! object README.md specifies (byte for byte, as serde_json prints it), `on_pair` must see
 //! every decoded pair in order, and under generous limits flat never errors. Tight limits
 //! must fail with the matching error, never panic.
 #![no_main]

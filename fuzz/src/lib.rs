@@ -100,7 +100,7 @@ pub fn whatwg_decode(s: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The decoded `(name, value)` pairs of a flat query, in order, per DESIGN.md.
+/// The decoded `(name, value)` pairs of a flat query, in order, per README.md ("Query string to JSON").
 pub fn whatwg_pairs(query: &[u8]) -> Vec<(String, String)> {
     query
         .split(|&b| b == b'&')
@@ -112,7 +112,7 @@ pub fn whatwg_pairs(query: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The flat JSON object DESIGN.md specifies: a name seen once maps to its string, a name
+/// The flat JSON object README.md specifies: a name seen once maps to its string, a name
 /// seen again to an array of all its values; keys in first-appearance order.
 pub fn flat_reference(pairs: &[(String, String)]) -> Map<String, Value> {
     let mut map = Map::new();
@@ -132,18 +132,33 @@ pub fn flat_reference(pairs: &[(String, String)]) -> Map<String, Value> {
 }
 
 /// Asserts `line` is one event line: ends with the only `\n`, nothing else below 0x20,
-/// a JSON object whose first keys are `ts`, `flavor`, `params` with the shapes DESIGN.md
+/// a JSON object whose first keys are `ts`, (`id`,) `flavor`, `params` with the shapes README.md
 /// gives. Returns the object (`None`: too deep to parse, checked structurally).
 pub fn check_event_line(line: &[u8], flavor_name: &str) -> Option<Map<String, Value>> {
     assert_eq!(line.last(), Some(&b'\n'), "event line must end with \\n");
     let body = &line[..line.len() - 1];
     let obj = check_json_object(body, "event line")?;
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    // `id` (a UUIDv7, the flavor's `event_id`) sits right after `ts` when present.
+    let has_id = keys.get(1) == Some(&"id");
+    let first = if has_id { 4 } else { 3 };
+    let expected: &[&str] = if has_id {
+        &["ts", "id", "flavor", "params"]
+    } else {
+        &["ts", "flavor", "params"]
+    };
     assert!(
-        keys.len() >= 3 && keys[..3] == ["ts", "flavor", "params"],
+        keys.len() >= first && keys[..first] == *expected,
         "event keys {keys:?}"
     );
-    for k in &keys[3..] {
+    if has_id {
+        let id = obj["id"].as_str().expect("id is a string");
+        assert!(
+            id.len() == 36 && id.as_bytes()[14] == b'7',
+            "UUIDv7 id {id:?}"
+        );
+    }
+    for k in &keys[first..] {
         assert!(matches!(*k, "ip" | "ua" | "referer"), "unexpected key {k}");
     }
     let ts = obj["ts"].as_str().expect("ts is a string");

@@ -1,9 +1,9 @@
-//! Builds the event line of DESIGN.md ("The event"):
+//! Builds the event line of README.md ("Query string to JSON", "Event ids"):
 //! `{"ts":"<local ISO time>"[,"id":"<UUIDv7>"],"flavor":"<name>","params":{...}[,"ip":..,"ua":..,"referer":..]}\n`
-//! The id, when the flavor has `event_id`, sits at a fixed offset ([`ID_AT`]): the Kafka
-//! sink reads it from there for the message header, spooled lines included.
 //! in one pass straight into a reusable buffer, checking required parameters, picking the
 //! Kafka key and the dedup value on the way through the parameters.
+//! The id, when the flavor has `event_id`, sits at a fixed offset ([`ID_AT`]): the Kafka
+//! sink reads it from there for the message header, spooled lines included.
 
 use crate::clock::Day;
 use crate::event::Event;

@@ -1,10 +1,10 @@
 //! The bounded lock-free queues between the event loop and the backends.
 //!
-//! Each backend owns one queue (DESIGN.md: "each backend has its own cursor/queue"), so
-//! a stalled Kafka never delays the file writer. The queue is crossbeam's `ArrayQueue`
-//! (Dmitry Vyukov's bounded MPMC array queue, with per-slot stamps), which we use rather
-//! than write: push and pop are lock-free and never block. A push that finds the queue
-//! full hands the event back; the caller diverts it to the backend's overflow path.
+//! Each backend owns one queue (docs/architecture.md, "Sinks"), so a stalled Kafka never
+//! delays the file writer. The queue is crossbeam's `ArrayQueue` (Dmitry Vyukov's bounded
+//! MPMC array queue, with per-slot stamps), which we use rather than write: push and pop
+//! are lock-free and never block. A push that finds the queue full hands the event back;
+//! the caller diverts it to the backend's overflow path.
 
 use crate::event::SharedEvent;
 use crossbeam_queue::ArrayQueue;

@@ -4,7 +4,9 @@ Session / Client."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -87,3 +89,18 @@ def test_one_connection_is_reused(beacon: BeaconServer, client: Any) -> None:
     assert clients.stored_since(beacon, since, expect=4) == [
         {"r": run, "n": str(i)} for i in range(4)
     ]
+
+
+def test_event_ids_are_uuid7_unique_and_in_sending_order(beacon: BeaconServer, client: Any) -> None:
+    run, since = clients.tag(), clients.mark(beacon)
+    for i in range(50):
+        r = client.get(beacon.url("/track"), params={"ev": "ids", "r": run, "i": i}, timeout=10)
+        assert r.status_code == 200
+    assert len(clients.stored_since(beacon, since, expect=50)) == 50
+    events = [e for e in beacon.lines("web") if e["params"].get("r") == run]
+    assert [int(e["params"]["i"]) for e in events] == list(range(50))
+    ids = [uuid.UUID(e["id"]) for e in events]
+    assert all(i.version == 7 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 50  # made at receipt: they sort by time
+    for e, i in zip(events, ids, strict=True):  # the id's 48-bit ms is the event's ts
+        assert i.int >> 80 == int(datetime.fromisoformat(e["ts"]).timestamp() * 1000 + 0.5)

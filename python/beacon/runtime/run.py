@@ -75,11 +75,12 @@ async def _listen(frontend: Frontend) -> list[asyncio.Server]:
         public.append(await loop.create_server(frontend.protocol, sock=sock, backlog=BACKLOG))
     on = [n for n, b in (("file", cfg.file), ("kafka", cfg.kafka)) if b.enabled]
     log.info(
-        "%slistening on %s (admin %s), backends: %s",
+        "%slistening on %s, backends: %s; dashboard at http://%s/ (also /stats, /metrics, "
+        "/healthz)",
         f"worker {cfg.worker_index}: " if cfg.workers > 1 else "",
         ", ".join(describe(s) for s in socks),
-        cfg.admin_listen,
         ", ".join(on) or "none",
+        cfg.admin_listen,
     )
     return public
 
@@ -111,10 +112,12 @@ async def _main(cfg: Config) -> None:
         loop.add_signal_handler(sig, signals)
     loop.add_signal_handler(signal.SIGHUP, ingest.reopen)
     try:
-        public = await _listen(frontend)
+        # The admin listener first: once the public one answers, so do /healthz and the
+        # dashboard that the start-up line names.
         admin = await loop.create_server(
             lambda: AdminProtocol(state), host=cfg.admin_listen.host, port=cfg.admin_listen.port
         )
+        public = await _listen(frontend)
         _tick_every_second(frontend)
         notify("READY=1")
         _settle_gc(state)

@@ -1,4 +1,4 @@
-//! Query string → JSON object, in the two modes of DESIGN.md ("Query string to JSON").
+//! Query string → JSON object, in the two modes of README.md ("Query string to JSON").
 //!
 //! `flat` is the WHATWG application/x-www-form-urlencoded parser with repeated names
 //! collected into arrays; `rack` reproduces Rack 2.2's `parse_nested_query`.
