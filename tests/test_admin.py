@@ -224,6 +224,30 @@ def test_healthz_is_degraded_not_down_while_kafka_is_unreachable(tmp_path: Path)
         )
 
 
+def test_healthz_is_degraded_while_a_spool_is_older_than_its_mark(tmp_path: Path) -> None:
+    from support.beacon_server import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    kafka = {
+        "enabled": True,
+        "bootstrap_servers": dead,
+        "spool_max_age_s": 1,
+        # librdkafka gives the event back (to the spool) after this instead of 5 minutes.
+        "producer": {"message.timeout.ms": 1000},
+    }
+    with BeaconServer(tmp_path, {"backends": {"kafka": kafka}}) as s:
+        assert get(s.port, "/track?n=1").status == 200
+        deadline = time.monotonic() + 30
+        while (health := admin_get(s.admin_port, "/healthz")) != (
+            200,
+            "ok (degraded: kafka down, spooling, kafka spool older than 1s)\n",
+        ):
+            assert time.monotonic() < deadline, (health, stats(s.admin_port)["backends"])
+            time.sleep(0.2)
+        assert stats(s.admin_port)["backends"]["kafka"]["spool_age_s"] > 1
+        assert admin_get(s.admin_port, "/healthz")[1].count("older than") == 1  # kafka only
+
+
 def test_healthz_is_503_while_a_backend_drops_events(tmp_path: Path) -> None:
     import subprocess
 

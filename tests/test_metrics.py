@@ -103,8 +103,8 @@ def test_requests_connections_and_gc_families(snapshot: tuple[dict[str, Any], Gc
     assert fams["beacon_info"].samples[0].labels["version"] == doc["version"]
 
 
-def backend(dropped: int = 0, up: bool = True) -> dict[str, Any]:
-    return {"dropped": dropped, "up": up}
+def backend(dropped: int = 0, up: bool = True, spool_age_s: float = 0.0) -> dict[str, Any]:
+    return {"dropped": dropped, "up": up, "spool_age_s": spool_age_s}
 
 
 def test_health_is_failing_while_dropped_moves_and_degraded_while_down() -> None:
@@ -121,3 +121,11 @@ def test_health_is_failing_while_dropped_moves_and_degraded_while_down() -> None
     assert health.check({"backends": dropping}) == ([], ["file down, spooling"])
     dropping["file"]["dropped"] = 4
     assert health.check({"backends": dropping})[0] == ["file (dropping events)"]
+
+
+def test_health_is_degraded_while_a_spool_is_older_than_its_backends_mark() -> None:
+    health = HealthTracker({"file": 300, "kafka": None})
+    old = {"file": backend(spool_age_s=301.0), "kafka": backend(spool_age_s=10_000.0)}
+    assert health.check({"backends": old}) == ([], ["file spool older than 300s"])
+    old["file"]["spool_age_s"] = 300.0  # at the mark: not past it
+    assert health.check({"backends": old}) == ([], [])

@@ -4,7 +4,7 @@ health check behind a load balancer)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # A backend is failing, for /healthz, while it loses events: its `dropped` counter moved
@@ -15,10 +15,16 @@ FAILING_WINDOW_S = 60.0
 
 
 class HealthTracker:
-    """Remembers when each backend's `dropped` counter last moved."""
+    """Remembers when each backend's `dropped` counter last moved; `max_spool_age_s` holds
+    each backend's `spool_max_age_s` (none: its spool's age alone never degrades)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_spool_age_s: Mapping[str, int | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
+        self._max_age = dict(max_spool_age_s or {})
         self._seen: dict[str, tuple[int, float]] = {}
 
     def check(self, stats: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -35,4 +41,6 @@ class HealthTracker:
                 failing.append(f"{name} (dropping events)")
             elif not b["up"]:
                 degraded.append(f"{name} down, spooling")
+            if (limit := self._max_age.get(name)) and b["spool_age_s"] > limit:
+                degraded.append(f"{name} spool older than {limit}s")
         return failing, degraded

@@ -48,7 +48,9 @@ class ServerState:
         self.draining = False
         self.started_at = time.time()
         self.gc_stats = GcStats()
-        self.health = HealthTracker()
+        self.health = HealthTracker(
+            {"file": cfg.file.spool_max_age_s, "kafka": cfg.kafka.spool_max_age_s}
+        )
         self._rid_prefix = os.urandom(3).hex()
         self._rid = 0
 

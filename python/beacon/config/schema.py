@@ -64,14 +64,22 @@ class FlavorConfig:
 
 
 @dataclass(frozen=True)
-class FileBackendConfig:
+class SpoolWatch:
+    """What each backend's spool is held to, the same keys for every backend."""
+
+    # `/healthz` says degraded while the oldest spooled event is older than this.
+    spool_max_age_s: OptionalPositiveInt = None
+
+
+@dataclass(frozen=True)
+class FileBackendConfig(SpoolWatch):
     enabled: Boolean = True
     flush_interval_ms: PositiveInt = 1000
     fsync_interval_ms: OptionalPositiveInt = None
 
 
 @dataclass(frozen=True)
-class KafkaBackendConfig:
+class KafkaBackendConfig(SpoolWatch):
     enabled: Boolean = False
     bootstrap_servers: String = ""
     producer: ProducerSettings = field(default_factory=dict)
