@@ -352,3 +352,11 @@ def test_usage_errors_exit_2(day: Day) -> None:
     for extra in ([], ["--from", "kafka", "--to", "kafka"], ["--from", "file"]):
         r = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=60)
         refused(r)
+
+
+def test_settings_librdkafka_refuses_are_refused(day: Day) -> None:
+    day.restore()
+    config = day.config(producer={"security.protocol": "bogus"})
+    for way in (["--from", "kafka", "--merge"], ["--to", "kafka"]):
+        refused(run(day, *way, config=config), "security.protocol")
+    assert day.path.read_bytes() == b"".join(day.lines)

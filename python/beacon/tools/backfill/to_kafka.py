@@ -18,7 +18,7 @@ from beacon.tools.backfill.errors import BackfillError
 from beacon.tools.backfill.events import Outgoing, message_id, outgoing
 from beacon.tools.backfill.matching import Present
 from beacon.tools.backfill.progress import Progress
-from beacon.tools.backfill.topic import Quiet, Topic
+from beacon.tools.backfill.topic import Quiet, Topic, settings_error
 
 
 def to_kafka(cfg: Config, flavor: FlavorConfig, day: Day, merge: bool) -> tuple[Path, Counts]:
@@ -78,8 +78,8 @@ class _Sender:
         }
         try:
             self.producer = make_producer(cfg, conf)
-        except KafkaException as e:
-            raise BackfillError(f"backends.kafka.producer: {e}") from None
+        except (KafkaException, TypeError, ValueError) as e:
+            raise settings_error(e) from None
         self.delivered = 0
         self.failed = 0
         self.first_error = ""

@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from beacon.backends.kafka.delivery import kafka_error
 from beacon.backends.kafka.settings import client_settings
 from beacon.config import Config
 from beacon.tools.backfill.day import Day
@@ -20,6 +21,12 @@ from beacon.tools.backfill.progress import Progress
 #: message, before the backfill gives up.
 TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
+
+
+def settings_error(e: Exception) -> BackfillError:
+    """librdkafka refused the settings taken from `backends.kafka`."""
+    err = kafka_error(e)
+    return BackfillError(f"backends.kafka.producer: {err.str() if err is not None else e}")
 
 
 class Quiet:
@@ -48,16 +55,18 @@ class Topic:
     def __init__(self, cfg: Config, name: str) -> None:
         self.name = name
         self.quiet = Quiet()
-        self.consumer = Consumer(
-            {
-                **client_settings(cfg),
-                **self.quiet.settings(),
-                "group.id": "beacon-backfill",  # required by the client; nothing is committed
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "allow.auto.create.topics": False,
-            }
-        )
+        conf = {
+            **client_settings(cfg),
+            **self.quiet.settings(),
+            "group.id": "beacon-backfill",  # required by the client; nothing is committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "allow.auto.create.topics": False,
+        }
+        try:
+            self.consumer = Consumer(conf)
+        except (KafkaException, TypeError, ValueError) as e:
+            raise settings_error(e) from None
         try:
             meta = self.consumer.list_topics(name, timeout=TIMEOUT_S)
         except KafkaException:
