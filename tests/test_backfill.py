@@ -36,9 +36,11 @@ def ts_ms(iso: str) -> int:
     return (datetime.fromisoformat(iso) - EPOCH) // timedelta(milliseconds=1)
 
 
-def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+def create_topic(
+    bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+    for f in admin.create_topics([NewTopic(name, partitions, 1, config=config or {})]).values():
         f.result(30)
 
 
@@ -360,3 +362,11 @@ def test_settings_librdkafka_refuses_are_refused(day: Day) -> None:
     for way in (["--from", "kafka", "--merge"], ["--to", "kafka"]):
         refused(run(day, *way, config=config), "security.protocol")
     assert day.path.read_bytes() == b"".join(day.lines)
+
+
+def test_deliveries_the_broker_refuses_fail_the_run(day: Day) -> None:
+    day.restore()
+    topic = f"backfill-tiny-{uuid.uuid4().hex[:8]}"
+    create_topic(day.bootstrap, topic, 1, {"max.message.bytes": "64"})  # no batch fits
+    r = run(day, "--to", "kafka", config=day.config(topic))
+    refused(r, f"{len(day.lines)} events not delivered (0 were)")

@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
+from beacon.backends.kafka.delivery import kafka_error
 from beacon.backends.kafka.settings import make_producer, producer_settings
 from beacon.config import Config, FlavorConfig
 from beacon.tools.backfill.counts import Counts
@@ -99,14 +100,21 @@ class _Sender:
                 break
             except BufferError:  # librdkafka's buffer is full: let deliveries free it
                 self.producer.poll(0.1)
+            except KafkaException as e:  # refused before sending (too large, say)
+                err = kafka_error(e)
+                self._failed(err.str() if err is not None else str(e))
+                break
         self.producer.poll(0)
 
     def _report(self, err: KafkaError | None, _msg: Message) -> None:
         if err is None:
             self.delivered += 1
             return
+        self._failed(err.str())
+
+    def _failed(self, why: str) -> None:
         self.failed += 1
-        self.first_error = self.first_error or err.str()
+        self.first_error = self.first_error or why
 
     def finish(self) -> None:
         """Waits for every delivery report (librdkafka fails a message after its
