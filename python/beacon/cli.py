@@ -1,4 +1,4 @@
-"""`beacon serve | check-config | --version`."""
+"""`beacon serve | check-config | backfill | --version`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,35 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH")
+    _backfill_parser(sub.add_parser("backfill", help="rebuild a daily file or a topic"))
     return p
+
+
+def _backfill_parser(b: argparse.ArgumentParser) -> None:
+    b.add_argument("--config", metavar="PATH", required=True, help="the server's config file")
+    b.add_argument("--flavor", metavar="NAME", required=True)
+    b.add_argument("--date", metavar="YYYY-MM-DD", required=True, help="in the flavor's zone")
+    way = b.add_mutually_exclusive_group(required=True)
+    way.add_argument("--from", dest="source", choices=["kafka"], help="rebuild the daily file")
+    way.add_argument("--to", dest="target", choices=["kafka"], help="send the daily file")
+    b.add_argument("--merge", action="store_true", help="add only what the destination lacks")
+
+
+def _backfill(args: argparse.Namespace) -> NoReturn:
+    from beacon.tools.backfill import BackfillError, backfill
+
+    try:
+        cfg = load_config(args.config)
+        direction = "from" if args.source else "to"
+        path, counts = backfill(cfg, args.flavor, args.date, direction, args.merge)
+    except ConfigError as e:
+        _fail(e.problems)
+    except (BackfillError, OSError) as e:
+        print(f"beacon: backfill: {e}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    where = f"{args.flavor} {args.date} {direction} kafka ({path})"
+    print(f"beacon: backfill {where}: {counts.line()}")
+    sys.exit(0)
 
 
 def _fail(problems: list[str]) -> NoReturn:
@@ -63,6 +91,8 @@ def _without(argv: list[str], flag: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "backfill":
+        _backfill(args)
     try:
         cfg = (
             load_config(args.config if args.command == "serve" else args.path)

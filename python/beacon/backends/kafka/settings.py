@@ -48,6 +48,33 @@ def producer_settings(cfg: Config, reports: bool) -> dict[str, Any]:
     return conf
 
 
+#: Settings of `backends.kafka.producer` that say how to reach and log in to the brokers, and
+#: so apply to any client of them (the backfill's consumers, say), not only to producers.
+CONNECTION_PREFIXES = (
+    "security.",
+    "ssl.",
+    "ssl_",
+    "sasl.",
+    "enable.ssl.",
+    "enable.sasl.",
+    "socket.",
+    "broker.",
+    "client.",
+    "reconnect.",
+    "api.version.",
+    "connections.max.idle.ms",
+    "topic.metadata.",
+    "metadata.max.age.ms",
+)
+
+
+def client_settings(cfg: Config) -> dict[str, Any]:
+    """The bootstrap servers and the connection and security settings of the config's
+    `producer`, without beacon's producer defaults: what any client of the brokers needs."""
+    common = {k: v for k, v in cfg.kafka.producer.items() if k.startswith(CONNECTION_PREFIXES)}
+    return {"bootstrap.servers": cfg.kafka.bootstrap_servers, **common}
+
+
 def buffer_limits(conf: dict[str, Any]) -> tuple[int, int]:
     """librdkafka's buffer caps under `conf`: (messages, kbytes), librdkafka's own defaults
     where unset. The sink keeps its replay within a share of them."""

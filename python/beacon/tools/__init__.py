@@ -1,0 +1,1 @@
+"""Command-line tools that work on a deployment's stores from outside the server."""
