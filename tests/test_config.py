@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from beacon import Ingest
-from beacon.config import Config, ConfigError, parse_config
+from beacon.config import Config, ConfigError, DebugConfig, parse_config
 
 
 @pytest.mark.parametrize(
@@ -114,3 +114,47 @@ def test_the_native_core_reads_the_config_whole(tmp_path: Path) -> None:
     assert ingest.handle(b"/track?x=1", b"a.example") == 404  # paths
     assert ingest.handle(b"/b?x=1", b"other.example") == 400  # no default flavor
     ingest.shutdown()
+
+
+def test_every_restart_only_key_is_found_kept_and_named() -> None:
+    from beacon.config.restart import RESTART_KEYS, split_restart
+
+    running = parse_config({"flavors": [{"name": "a"}]})
+    changed = parse_config(
+        {
+            "listen": "127.0.0.1:8081",
+            "admin_listen": "127.0.0.1:9091",
+            "allow_public_admin": True,
+            "data_dir": "other",
+            "spool_dir": "spool2",
+            "ring_capacity": 1024,
+            "backends": {
+                "file": {"enabled": False, "flush_interval_ms": 5, "fsync_interval_ms": 7},
+                "kafka": {
+                    "enabled": True,
+                    "bootstrap_servers": "k:9092",
+                    "producer": {"acks": "1"},
+                },
+            },
+            "debug": {"tracemalloc": True, "enabled": True},
+            "flavors": [{"name": "a"}, {"name": "b", "hosts": ["b.example"]}],
+            "paths": ["/t"],
+        }
+    )
+    kept, named = split_restart(running, changed)
+    assert named == list(RESTART_KEYS)
+    # The restart-only keys are the running ones; everything else is the new file's.
+    assert kept == Config(
+        **{
+            **changed.__dict__,
+            "listen": running.listen,
+            "admin_listen": running.admin_listen,
+            "allow_public_admin": False,
+            "data_dir": running.data_dir,
+            "spool_root": None,
+            "ring_capacity": running.ring_capacity,
+            "backends": running.backends,
+            "debug": DebugConfig(enabled=True, tracemalloc=False),
+        }
+    )
+    assert split_restart(running, running) == (running, [])

@@ -48,6 +48,9 @@ def snapshot(tmp_path: Path) -> tuple[dict[str, Any], GcStats]:
         gc_stats=gc_stats,
         connections=set(),
         connections_total=7,
+        config_sha256="ab" * 32,
+        config_loaded_at=time.time(),
+        config_reloads=Counter({"reloaded": 2, "reload_failed": 1}),
     )
     doc = stats.collect(server)
     ingest.shutdown()
@@ -101,6 +104,10 @@ def test_requests_connections_and_gc_families(snapshot: tuple[dict[str, Any], Gc
     count = [s.value for s in hist.samples if s.name.endswith("_count")]
     assert count == [1.0]
     assert fams["beacon_info"].samples[0].labels["version"] == doc["version"]
+    assert doc["config"]["sha256"] == "ab" * 32
+    assert fams["beacon_config_reloaded"].samples[0].value == 2
+    assert fams["beacon_config_reload_failed"].type == "counter"
+    assert fams["beacon_config_reload_failed"].samples[0].value == 1
 
 
 def backend(dropped: int = 0, up: bool = True, spool_age_s: float = 0.0) -> dict[str, Any]:

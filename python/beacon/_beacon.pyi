@@ -58,6 +58,11 @@ class Ingest:
         """The Kafka backend's sink after `start()`; None when Kafka is off."""
     def start(self) -> None:
         """Starts the backends (queues, spools, the file writer thread)."""
+    def reconfigure(self, cfg: Any) -> None:
+        """Swaps in a new validated config's request-path settings (flavors matched by
+        name, hosts, paths, limits, privacy switches, Kafka topics) for the next request;
+        its restart-only keys are not read. Raises ValueError, changing nothing, when it
+        cannot be taken."""
     def request(
         self,
         method: int,
@@ -114,18 +119,19 @@ class KafkaSink:
     producers, hands live and replayed messages over, polls, and reports deliveries.
     Waits and disk I/O release the GIL."""
 
-    def flavors(self) -> list[str]:
-        """Flavor names by index."""
+    def topics(self) -> list[str]:
+        """Kafka topics by slot (the flavor index events carry), as the Ingest set them."""
     def configure(
         self,
         *,
-        topics: list[str],
         rejected_dir: str | Path,
         buffer_messages: int,
         buffer_kbytes: int,
+        topics: list[str] | None = None,
     ) -> None:
-        """Topics by flavor index, the rejected log's directory, and librdkafka's
-        `queue.buffering.max.messages` / `.kbytes` (the replay keeps within a share)."""
+        """The rejected log's directory, and librdkafka's `queue.buffering.max.messages` /
+        `.kbytes` (the replay keeps within a share); `topics` by slot replaces the ones
+        the Ingest set from the config (tests)."""
     def attach(
         self,
         *,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from beacon import __version__, logs
-from beacon.config import Config, ConfigError, load_config, with_overrides
+from beacon.config import ConfigError
+from beacon.config.source import ConfigSource
 
 EXIT_USAGE = 2
 
@@ -89,20 +91,24 @@ def _without(argv: list[str], flag: str) -> list[str]:
     return out
 
 
+def _source(args: argparse.Namespace) -> ConfigSource:
+    if args.command == "check-config":
+        return ConfigSource(Path(args.path))
+    worker = None if args.worker_index is None else (args.worker_index, args.workers)
+    path = Path(args.config) if args.config else None
+    return ConfigSource(path, args.listen, args.data_dir, args.admin_listen, worker)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "backfill":
         _backfill(args)
+    source = _source(args)
     try:
-        cfg = (
-            load_config(args.config if args.command == "serve" else args.path)
-            if (args.command == "check-config" or args.config)
-            else Config()
-        )
-        if args.command == "serve":
-            cfg = with_overrides(cfg, args.listen, args.data_dir, args.admin_listen)
+        loaded = source.load()
     except ConfigError as e:
         _fail(e.problems)
+    cfg = loaded.cfg
     # Workers were started by a supervisor that has checked this already.
     if cfg.kafka.enabled and getattr(args, "worker_index", None) is None:
         from beacon.backends.kafka.settings import producer_problems
@@ -123,10 +129,8 @@ def main(argv: list[str] | None = None) -> None:
 
         rest = _without(argv if argv is not None else sys.argv[1:], "--workers")
         sys.exit(Supervisor(cfg, rest, args.workers).run())
-    if args.worker_index is not None:
-        cfg = cfg.for_worker(args.worker_index, args.workers)
     try:
-        run(cfg)
+        run(loaded, source)
     except OSError as e:
         print(f"beacon: cannot listen on {cfg.listen}: {e.strerror}", file=sys.stderr)
         sys.exit(1)

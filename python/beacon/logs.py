@@ -20,5 +20,10 @@ def setup(level: str) -> None:
     )
     root = logging.getLogger("beacon")
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    set_level(level)
     root.propagate = False
+
+
+def set_level(level: str) -> None:
+    """The config's `log_level` (at start, and again by a reload)."""
+    logging.getLogger("beacon").setLevel(level.upper())

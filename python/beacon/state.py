@@ -28,17 +28,16 @@ class Connection(Protocol):
 
 
 class ServerState:
-    def __init__(self, cfg: Config, ingest: Ingest) -> None:
+    def __init__(self, cfg: Config, ingest: Ingest, config_sha256: str | None = None) -> None:
         self.cfg = cfg
         self.ingest = ingest
-        limits = cfg.limits
-        self.max_request_bytes = limits.max_request_bytes
-        self.max_header_bytes = limits.max_header_bytes
-        self.max_body_bytes = limits.max_body_bytes
-        self.max_url_bytes = limits.max_target_bytes
-        # A tick is one second; +1 so at least the full timeout passes before a cut.
-        self.request_ticks = math.ceil(limits.header_timeout_s) + 1
-        self.idle_ticks = math.ceil(limits.idle_timeout_s) + 1
+        self._read_limits()
+        #: The config in force: the sha256 of its file's bytes (None: no file, every
+        #: default) and when it was loaded (epoch s); `/info` and `/stats` show them.
+        self.config_sha256 = config_sha256
+        self.config_loaded_at = time.time()
+        #: Config reloads: `reloaded` (applied), `reload_failed` (refused, nothing changed).
+        self.config_reloads: Counter[str] = Counter()
         self.tick = 0
         self.connections: set[Connection] = set()
         self.connections_total = 0
@@ -53,6 +52,32 @@ class ServerState:
         )
         self._rid_prefix = os.urandom(3).hex()
         self._rid = 0
+
+    def _read_limits(self) -> None:
+        limits = self.cfg.limits
+        self.max_request_bytes = limits.max_request_bytes
+        self.max_header_bytes = limits.max_header_bytes
+        self.max_body_bytes = limits.max_body_bytes
+        self.max_url_bytes = limits.max_target_bytes
+        # A tick is one second; +1 so at least the full timeout passes before a cut.
+        self.request_ticks = math.ceil(limits.header_timeout_s) + 1
+        self.idle_ticks = math.ceil(limits.idle_timeout_s) + 1
+
+    # config reload (beacon.runtime.reload)
+
+    def reconfigure(self, cfg: Config, sha256: str | None) -> None:
+        """Puts a validated config in force for the next request (its restart-only keys
+        are the running ones); raises ValueError, changing nothing, if the native request
+        path cannot take it."""
+        self.ingest.reconfigure(cfg)
+        self.cfg = cfg
+        self._read_limits()
+        self.config_sha256 = sha256
+        self.config_loaded_at = time.time()
+        self.config_reloads["reloaded"] += 1
+
+    def reload_failed(self) -> None:
+        self.config_reloads["reload_failed"] += 1
 
     # connections
 

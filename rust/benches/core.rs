@@ -1,5 +1,5 @@
-//! Criterion benchmarks of the Rust core: the query encoders, the event envelope, the ring
-//! and POST body decoding. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
+//! Criterion benchmarks of the Rust core: the query encoders, the event envelope, the ring,
+//! POST body decoding and one whole request through `Ingest`. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
 
 use _beacon::body::encoding::{decode_into, ContentEncoding};
 use _beacon::body::multipart::to_query;
@@ -8,10 +8,12 @@ use _beacon::cors::Origins;
 use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
 use _beacon::event_id::{write_id, IdGen};
-use _beacon::flavor::{Flavor, FlavorOptions};
+use _beacon::flavor::{Flavor, FlavorOptions, HostMap};
+use _beacon::ingest::{Ingest, RawLimits};
 use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
+use _beacon::sinks::Backend;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::io::Write;
@@ -184,5 +186,54 @@ fn body(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoders, envelope, event_id, ring, body);
+/// One browser GET through the fast path: scan, route, build the event, queue it (popped
+/// again, as the backend's thread would).
+fn ingest(c: &mut Criterion) {
+    let opts = FlavorOptions {
+        mode: Mode::Flat,
+        required: Vec::new(),
+        key_param: Some("uid".into()),
+        ip: IpMode::Off,
+        user_agent: false,
+        referer: false,
+        honor_dnt: false,
+        json_bodies: false,
+        dedup_param: None,
+        dedup_ttl_ms: 0,
+        dedup_max_entries: 1,
+        origins: Origins::new(&["https://www.example.gr"]),
+        event_id: true,
+    };
+    let zone = Stamper::new(parse_tz("Europe/Athens").unwrap());
+    let mut hosts = HostMap::new(None);
+    hosts.insert("www.example.gr", 0);
+    let flavor = Flavor::new("skroutz.gr", zone, opts);
+    let mut ingest = Ingest::new(vec![flavor], hosts, vec!["/track".into()], LIMITS, 65536);
+    ingest.raw_limits = RawLimits {
+        header_bytes: 16384,
+        target_bytes: 9216,
+        body_bytes: 65536,
+    };
+    let spool = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-spool");
+    let backend = Arc::new(Backend::new("bench", 1024, &spool, vec!["skroutz.gr".into()]).unwrap());
+    ingest.backends.push(backend.clone());
+    let mut req = b"GET /track?".to_vec();
+    req.extend_from_slice(REALISTIC);
+    req.extend_from_slice(
+        b" HTTP/1.1\r\nHost: www.example.gr\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n\
+        Origin: https://www.example.gr\r\nAccept: image/*\r\n\r\n",
+    );
+    let (accepted, _) = ingest.handle_raw(&req, None).unwrap();
+    assert_eq!((accepted.status, accepted.cors), (200, true));
+    backend.queue.pop().unwrap();
+    c.bench_function("ingest/handle_raw_browser_get", |b| {
+        b.iter(|| {
+            let v = ingest.handle_raw(black_box(&req), None).unwrap();
+            black_box(backend.queue.pop());
+            v
+        })
+    });
+}
+
+criterion_group!(benches, encoders, envelope, event_id, ring, body, ingest);
 criterion_main!(benches);

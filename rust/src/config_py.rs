@@ -8,7 +8,7 @@
 use crate::clock::{parse_tz, Stamper};
 use crate::cors::Origins;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
-use crate::ingest::RawLimits;
+use crate::ingest::{RawLimits, Settings};
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use crate::sinks::file::FileSinkConfig;
@@ -23,6 +23,8 @@ pub struct FlavorCfg {
     hosts: Vec<String>,
     timezone: String,
     query_format: String,
+    /// The Kafka topic (the config's property: `kafka_topic` or `beacon.<name>`).
+    topic: String,
     kafka_key_param: Option<String>,
     required_params: Vec<String>,
     allowed_origins: Vec<String>,
@@ -89,16 +91,30 @@ fn unchecked(what: &str, value: &str) -> PyErr {
 }
 
 impl Cfg {
-    pub fn flavor_names(&self) -> Vec<String> {
-        self.flavors.iter().map(|f| f.name.clone()).collect()
-    }
-
-    pub fn flavors(&self) -> PyResult<Vec<Flavor>> {
-        self.flavors.iter().map(FlavorCfg::flavor).collect()
+    /// The request path's settings: what `Ingest.reconfigure` swaps in.
+    pub fn settings(&self) -> PyResult<Settings> {
+        let flavors = self
+            .flavors
+            .iter()
+            .map(|f| Ok((f.flavor()?, f.topic.clone())));
+        Ok(Settings {
+            flavors: flavors.collect::<PyResult<_>>()?,
+            hosts: self.hosts()?,
+            paths: self.paths.clone(),
+            limits: self.query_limits(),
+            max_body_bytes: self.limits.max_body_bytes,
+            raw_limits: self.raw_limits(),
+            trusted_proxies: self.trusted_proxies()?,
+            panic_target: self
+                .debug
+                .panic_target
+                .as_ref()
+                .map(|t| t.as_bytes().into()),
+        })
     }
 
     /// Host → flavor index, with the default flavor.
-    pub fn hosts(&self) -> PyResult<HostMap> {
+    fn hosts(&self) -> PyResult<HostMap> {
         let default = match &self.default_flavor {
             Some(d) => Some(
                 self.flavors
@@ -115,7 +131,7 @@ impl Cfg {
         Ok(hosts)
     }
 
-    pub fn query_limits(&self) -> Limits {
+    fn query_limits(&self) -> Limits {
         Limits {
             max_bytes: self.limits.max_query_bytes,
             max_params: self.limits.max_params,
@@ -123,7 +139,7 @@ impl Cfg {
         }
     }
 
-    pub fn raw_limits(&self) -> RawLimits {
+    fn raw_limits(&self) -> RawLimits {
         RawLimits {
             header_bytes: self.limits.max_header_bytes,
             target_bytes: self.limits.max_target_bytes,
@@ -131,7 +147,7 @@ impl Cfg {
         }
     }
 
-    pub fn trusted_proxies(&self) -> PyResult<Vec<Cidr>> {
+    fn trusted_proxies(&self) -> PyResult<Vec<Cidr>> {
         self.trusted_proxies
             .iter()
             .map(|p| Cidr::parse(p).ok_or_else(|| unchecked("trusted proxy", p)))

@@ -66,6 +66,9 @@ pub struct Flavor {
     pub opts: FlavorOptions,
     /// Recently seen `dedup_param` values.
     pub dedup: Option<TtlStore>,
+    /// Where its events go in the backends: the index of its (name, Kafka topic) pair,
+    /// set by `Ingest` (see `ingest/settings.rs`).
+    pub slot: u16,
 }
 
 impl Flavor {
@@ -82,6 +85,7 @@ impl Flavor {
             stamper,
             opts,
             dedup,
+            slot: 0,
         }
     }
 }
@@ -104,6 +108,15 @@ impl HostMap {
     pub fn insert(&mut self, host: &str, flavor: u16) {
         self.hosts
             .insert(normalise(host.as_bytes()).into_boxed_slice(), flavor);
+    }
+
+    /// The same map with each flavor index `i` replaced by `rows[i]`.
+    pub fn remap(self, rows: &[u16]) -> HostMap {
+        let at = |i: u16| rows[i as usize];
+        HostMap {
+            hosts: self.hosts.into_iter().map(|(h, i)| (h, at(i))).collect(),
+            default: self.default.map(at),
+        }
     }
 
     /// The flavor for a Host header value (or its absence), falling back to the default.

@@ -9,7 +9,7 @@ use crate::sinks::file::FileSink;
 use crate::sinks::kafka::py::PyKafkaSink;
 use crate::sinks::py::backend_dict;
 use crate::sinks::Backend;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::sync::Arc;
@@ -30,6 +30,19 @@ fn err(e: impl std::fmt::Display) -> PyErr {
 }
 
 impl PyIngest {
+    /// Tells the backends every slot's flavor name and Kafka topic.
+    fn name_slots(&self, py: Python<'_>) {
+        let slots = self.ingest.slots();
+        let names: Vec<String> = slots.iter().map(|s| s.name.clone()).collect();
+        for b in &self.ingest.backends {
+            b.set_flavors(&names);
+        }
+        if let Some(k) = &self.kafka {
+            k.get()
+                .set_topics(py, slots.iter().map(|s| s.topic.clone()).collect());
+        }
+    }
+
     fn running(&mut self) -> PyResult<&mut Ingest> {
         if self.started {
             Ok(&mut self.ingest)
@@ -43,16 +56,7 @@ impl PyIngest {
 impl PyIngest {
     #[new]
     fn new(cfg: Cfg) -> PyResult<Self> {
-        let mut ingest = Ingest::new(
-            cfg.flavors()?,
-            cfg.hosts()?,
-            cfg.paths.clone(),
-            cfg.query_limits(),
-            cfg.limits.max_body_bytes,
-        );
-        ingest.trusted_proxies = cfg.trusted_proxies()?;
-        ingest.raw_limits = cfg.raw_limits();
-        ingest.panic_target = cfg.debug.panic_target.as_ref().map(|t| t.as_bytes().into());
+        let ingest = Ingest::configured(cfg.settings()?).map_err(PyValueError::new_err)?;
         Ok(PyIngest {
             ingest,
             cfg,
@@ -60,6 +64,22 @@ impl PyIngest {
             kafka: None,
             file_sink: None,
         })
+    }
+
+    /// Swaps in the request-path settings of a new, validated config (SIGHUP): flavors,
+    /// hosts, paths, limits, privacy switches, Kafka topics, for the next request. What
+    /// needs a restart (listeners, directories, backends, ring capacity) is not read
+    /// here; `beacon.runtime.reload` says so. Raises ValueError, changing nothing, when
+    /// the config cannot be taken.
+    fn reconfigure(&mut self, py: Python<'_>, cfg: Cfg) -> PyResult<()> {
+        let settings = cfg.settings()?;
+        self.ingest
+            .reconfigure(settings)
+            .map_err(PyValueError::new_err)?;
+        // The backends learn the new slots before an event of one is offered: no request
+        // runs until this returns (the event loop thread is the only one handling them).
+        self.name_slots(py);
+        Ok(())
     }
 
     /// The Kafka backend's sink, after `start()`; None when Kafka is off.
@@ -73,7 +93,7 @@ impl PyIngest {
             return Err(err("already started"));
         }
         let cfg = &self.cfg;
-        let names = cfg.flavor_names();
+        let names: Vec<String> = self.ingest.slots().iter().map(|s| s.name.clone()).collect();
         if cfg.file.enabled {
             let spool = cfg.spool_dir.join("file");
             let backend = Arc::new(
@@ -89,6 +109,7 @@ impl PyIngest {
             self.kafka = Some(PyKafkaSink::create(py, backend.clone())?);
             self.ingest.backends.push(backend);
         }
+        self.name_slots(py);
         self.started = true;
         Ok(())
     }

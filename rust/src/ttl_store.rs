@@ -79,6 +79,11 @@ impl TtlStore {
         false
     }
 
+    /// A new bound; a smaller one evicts (soonest to expire first) at the next `set`.
+    pub fn set_max_entries(&mut self, max_entries: usize) {
+        self.max_entries = max_entries.max(1);
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -64,6 +64,17 @@ class SnapshotCollector:
         yield CounterMetricFamily(
             "beacon_connections", "Client connections accepted.", value=conns["total"]
         )
+        config = s["config"]
+        yield CounterMetricFamily(
+            "beacon_config_reloaded",
+            "Config reloads (SIGHUP) put in force.",
+            value=config["reloaded"],
+        )
+        yield CounterMetricFamily(
+            "beacon_config_reload_failed",
+            "Config reloads (SIGHUP) refused: the file had problems, nothing changed.",
+            value=config["reload_failed"],
+        )
         if self.healthy is not None:
             # For alerts: /healthz's verdict, so Prometheus need not probe it as well.
             yield GaugeMetricFamily(

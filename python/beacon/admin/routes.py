@@ -102,6 +102,7 @@ def info(view: AdminView) -> tuple[int, str, bytes]:
             "server_time": now,
             "uptime_s": round(now - view.started_at, 3),
             "uptime": _human(now - view.started_at),
+            "config": stats.config_in_force(view),
         }
     )
 

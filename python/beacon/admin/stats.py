@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from beacon import __version__
@@ -19,6 +20,26 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE
+
+
+def iso_utc(epoch_s: float) -> str:
+    """`2026-11-24T10:15:02.123Z`."""
+    stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def config_in_force(view: AdminView) -> dict[str, Any]:
+    """The config file in force: the sha256 of its bytes and when it was (re)loaded."""
+    return {"sha256": view.config_sha256, "loaded_at": iso_utc(view.config_loaded_at)}
+
+
+def config_doc(view: AdminView) -> dict[str, Any]:
+    """`config_in_force` and the reloads (state.py keeps the counts)."""
+    return {
+        **config_in_force(view),
+        "reloaded": view.config_reloads["reloaded"],
+        "reload_failed": view.config_reloads["reload_failed"],
+    }
 
 
 def collect(view: AdminView) -> dict[str, Any]:
@@ -46,4 +67,5 @@ def collect(view: AdminView) -> dict[str, Any]:
             "total": view.connections_total,
             "refused": view.refusals.get("connections", 0),
         },
+        "config": config_doc(view),
     }

@@ -4,6 +4,7 @@ with cattrs, every problem collected and named by its key path
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
@@ -200,10 +201,20 @@ def with_overrides(
 
 def load_config(path: str | Path) -> Config:
     """Reads and validates a JSON config file."""
+    return read_config(path)[0]
+
+
+def read_config(path: str | Path) -> tuple[Config, str]:
+    """Reads and validates a JSON config file; also returns the sha256 (hex) of the very
+    bytes read, which `/info` shows."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as e:
         raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{path}: not UTF-8: {e.reason} at byte {e.start}"]) from None
     # Whole-line `//` comments are allowed (the packaged example is commented); blanking
     # them keeps line numbers right in error messages.
     text = "\n".join("" if ln.lstrip().startswith("//") else ln for ln in text.splitlines())
@@ -212,4 +223,4 @@ def load_config(path: str | Path) -> Config:
     except json.JSONDecodeError as e:
         where = f"line {e.lineno} column {e.colno}"
         raise ConfigError([f"{path}: invalid JSON at {where}: {e.msg}"]) from None
-    return parse_config(obj)
+    return parse_config(obj), hashlib.sha256(data).hexdigest()

@@ -17,9 +17,11 @@ import uvloop
 from beacon._beacon import Ingest
 from beacon.admin.routes import AdminProtocol
 from beacon.config import Config
+from beacon.config.source import ConfigSource, Loaded
 from beacon.http.frontend import Frontend
 from beacon.http.listeners import activated_sockets, bind, describe
 from beacon.runtime.drain import drain
+from beacon.runtime.reload import Reloader
 from beacon.runtime.signals import StopSignals
 from beacon.sdnotify import notify
 from beacon.state import ServerState
@@ -95,12 +97,13 @@ def _settle_gc(state: ServerState) -> None:
     state.gc_stats.install()  # after start-up: count the pauses serving causes
 
 
-async def _main(cfg: Config) -> None:
+async def _main(loaded: Loaded, source: ConfigSource) -> None:
+    cfg = loaded.cfg
     _raise_fd_limit()
     if cfg.debug.tracemalloc:
         tracemalloc.start()
     ingest, feeder = _start_backends(cfg)
-    state = ServerState(cfg, ingest)
+    state = ServerState(cfg, ingest, loaded.sha256)
     frontend = Frontend(state)
     loop = asyncio.get_running_loop()
     signals = StopSignals()
@@ -110,7 +113,8 @@ async def _main(cfg: Config) -> None:
     # must drain, not kill.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signals)
-    loop.add_signal_handler(signal.SIGHUP, ingest.reopen)
+    # SIGHUP: reopen the daily files and reload the config file (runtime/reload.py).
+    loop.add_signal_handler(signal.SIGHUP, Reloader(state, source))
     try:
         # The admin listener first: once the public one answers, so do /healthz and the
         # dashboard that the start-up line names.
@@ -127,11 +131,12 @@ async def _main(cfg: Config) -> None:
     finally:
         await loop.run_in_executor(None, ingest.shutdown)
         if feeder is not None:
-            timeout = 0.0 if signals.hurry.is_set() else cfg.shutdown.timeout_s
+            timeout = 0.0 if signals.hurry.is_set() else state.cfg.shutdown.timeout_s
             await loop.run_in_executor(None, feeder.stop, timeout)
         state.gc_stats.uninstall()
         log.info("stopped; every accepted event is with its backend or its spool")
 
 
-def run(cfg: Config) -> None:
-    uvloop.run(_main(cfg))
+def run(loaded: Loaded, source: ConfigSource) -> None:
+    """Serves `loaded` (read from `source`, which a SIGHUP reads again) until stopped."""
+    uvloop.run(_main(loaded, source))

@@ -6,6 +6,7 @@ mod outcome;
 mod params;
 mod raw;
 mod request;
+mod settings;
 mod target;
 
 pub use outcome::{
@@ -13,6 +14,7 @@ pub use outcome::{
 };
 pub use raw::RawLimits;
 pub use request::{Headers, Method, Request, HEADER_NAMES, METHODS};
+pub use settings::{Settings, Slot};
 pub use target::{split as split_target, Target};
 
 use crate::body::BodyError;
@@ -30,7 +32,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 pub struct Ingest {
+    /// By row: the flavors configured now, then those a reload removed.
     pub flavors: Vec<Flavor>,
+    /// The backend destinations events carry (`settings.rs`).
+    slots: Vec<Slot>,
     hosts: HostMap,
     paths: Vec<Box<[u8]>>,
     /// Query limits; `max_bytes` is the URL query's (`limits.max_query_bytes`).
@@ -62,16 +67,27 @@ struct Matched<'a> {
 }
 
 impl Ingest {
+    /// Flavors with slots of their own, their Kafka topics unnamed (tests, fuzzing); the
+    /// server builds an empty one and `reconfigure`s it.
     pub fn new(
-        flavors: Vec<Flavor>,
+        mut flavors: Vec<Flavor>,
         hosts: HostMap,
         paths: Vec<String>,
         limits: Limits,
         max_body_bytes: usize,
     ) -> Self {
         let rows = flavors.len() + 1;
+        let mut slots = Vec::with_capacity(flavors.len());
+        for (i, f) in flavors.iter_mut().enumerate() {
+            f.slot = i as u16;
+            slots.push(Slot {
+                name: f.name.clone(),
+                topic: String::new(),
+            });
+        }
         Ingest {
             flavors,
+            slots,
             hosts,
             paths: paths
                 .into_iter()
@@ -226,10 +242,9 @@ impl Ingest {
         if opts.event_id {
             meta.id = Some(self.fixed_id.take().unwrap_or_else(|| self.ids.next(ts)));
         }
-        let fi = m.row as u16;
         let flavor = &mut self.flavors[m.row];
         let built = build_event(
-            fi,
+            flavor.slot,
             flavor,
             ts,
             from_body.params,

@@ -10,7 +10,7 @@ use crate::ring::BackendQueue;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 /// Every counter and gauge of one backend, each kept here and nowhere else
 /// (docs/architecture.md, "Where each counter is kept"). Relaxed everywhere: statistics,
@@ -85,8 +85,9 @@ pub struct Backend {
     /// Spool lines an earlier run left, found at start.
     pub recovered: u64,
     pub counters: Counters,
-    /// Flavor names by index, for spool records.
-    pub flavors: Vec<String>,
+    /// Flavor names by slot (`Event::flavor`), for spool records and file directories.
+    /// A reload appends (rust/src/ingest/settings.rs); a slot never changes its name.
+    flavors: RwLock<Vec<Arc<str>>>,
 }
 
 impl Backend {
@@ -106,7 +107,7 @@ impl Backend {
             recovered: spool.recovered(),
             spool: Mutex::new(spool),
             counters,
-            flavors,
+            flavors: RwLock::new(flavors.iter().map(|f| Arc::from(f.as_str())).collect()),
         })
     }
 
@@ -147,7 +148,10 @@ impl Backend {
     pub fn append(&self, spool: &mut Spool, ev: &Event, first: bool) -> bool {
         let flavor = self.flavor_name(ev.flavor);
         let key = ev.key.as_deref();
-        self.count_spooled(spool.append(flavor, ev.ts_ms, ev.day, key, &ev.line), first)
+        self.count_spooled(
+            spool.append(&flavor, ev.ts_ms, ev.day, key, &ev.line),
+            first,
+        )
     }
 
     /// Appends a message the store handed back (a failed Kafka delivery), counting it as
@@ -187,18 +191,37 @@ impl Backend {
         self.spool_gauges.pending().saturating_sub(taken)
     }
 
-    /// Index of a flavor name, for replaying records; unknown names map to `u16::MAX`.
+    /// The flavor names by slot, now.
+    pub fn flavor_names(&self) -> Vec<Arc<str>> {
+        self.names().clone()
+    }
+
+    /// Names the slots past the ones known (a reload added flavors or topics). Called
+    /// before any event of a new slot is offered.
+    pub fn set_flavors(&self, names: &[String]) {
+        let mut known = self.flavors.write().unwrap_or_else(|p| p.into_inner());
+        let new = names.iter().skip(known.len());
+        known.extend(new.map(|n| Arc::from(n.as_str())));
+    }
+
+    fn names(&self) -> RwLockReadGuard<'_, Vec<Arc<str>>> {
+        self.flavors.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Slot of a flavor name, for replaying records: its latest (where the config now
+    /// sends it); unknown names map to `u16::MAX`.
     pub fn flavor_index(&self, name: &str) -> u16 {
-        self.flavors
+        self.names()
             .iter()
-            .position(|f| f == name)
+            .rposition(|f| &**f == name)
             .map_or(u16::MAX, |i| i as u16)
     }
 
-    /// Name of a flavor index; `unknown` past the end.
-    pub fn flavor_name(&self, index: u16) -> &str {
-        self.flavors
+    /// Name of a slot; `unknown` past the end.
+    pub fn flavor_name(&self, index: u16) -> Arc<str> {
+        self.names()
             .get(index as usize)
-            .map_or("unknown", String::as_str)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("unknown"))
     }
 }

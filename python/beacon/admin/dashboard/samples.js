@@ -12,6 +12,7 @@ export const WINDOW_S = 15 * 60;
 // Paths outside requests/flavors/backends that are counters (all other numbers are gauges).
 const COUNTERS = new Set([
   "connections.total", "connections.refused", "gc.pauses", "gc.pause_total_us",
+  "config.reloaded", "config.reload_failed",
 ]);
 
 // Backend figures: the stats schema (/stats/schema) says which are counters. Without it,

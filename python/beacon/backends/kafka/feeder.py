@@ -60,11 +60,10 @@ class KafkaFeeder:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        by_name = {f.name: f.topic for f in self.cfg.flavors}
-        topics = [by_name[name] for name in self.sink.flavors()]
+        # The topics by slot are the Ingest's to set (from the config, and on a reload).
+        topics = self.sink.topics()
         messages, kbytes = buffer_limits(producer_settings(self.cfg, reports=True))
         self.sink.configure(
-            topics=topics,
             rejected_dir=self.cfg.spool_dir / "kafka-rejected",
             buffer_messages=messages,
             buffer_kbytes=kbytes,

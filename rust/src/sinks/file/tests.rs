@@ -279,3 +279,35 @@ fn opening_a_file_with_a_torn_tail_cuts_it() {
     let (numbers, _) = r.stop_and_read();
     assert_eq!(numbers, vec![7, 9, 10, 11]);
 }
+
+#[test]
+fn slots_a_reload_adds_write_to_their_flavors_directory() {
+    let r = rig("slots", |_, _| {});
+    let at = |slot: u16, n: u64| {
+        let ev = event(n);
+        Arc::new(Event {
+            flavor: slot,
+            day: ev.day,
+            ts_ms: ev.ts_ms,
+            key: None,
+            line: ev.line.clone(),
+        })
+    };
+    r.send(0..2);
+    wait_for("the first events land", || r.stats().delivered == 2);
+    // A reload: flavor `f` gets a second slot (a new Kafka topic), flavor `g` a first.
+    r.backend.set_flavors(&["f".into(), "f".into(), "g".into()]);
+    r.backend.offer(at(1, 2));
+    r.backend.offer(at(2, 3));
+    r.backend.offer(at(0, 4));
+    wait_for("every event lands", || r.stats().delivered == 5);
+    let g = fs::read_to_string(r.dir.join("data/g/2026-11-24.jsonl")).unwrap();
+    assert_eq!(g, String::from_utf8(event(3).line.to_vec()).unwrap());
+    let (numbers, s) = r.stop_and_read();
+    assert_eq!(
+        numbers,
+        vec![0, 1, 2, 4],
+        "both slots of `f` share its file"
+    );
+    assert_eq!(s.unaccounted(), 0, "{s:?}");
+}

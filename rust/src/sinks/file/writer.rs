@@ -39,8 +39,12 @@ pub(super) struct Writer<F: Fs> {
     cfg: FileSinkConfig,
     control: Arc<Control>,
     fs: F,
-    /// Flavor names by index; replayed records of flavors no longer configured are added.
-    names: Vec<String>,
+    /// Directories (flavor names) by id: files are keyed by directory, not by slot, as
+    /// two slots of one flavor (a reload changed its topic) share its files. Replayed
+    /// records of flavors no longer configured add theirs.
+    dirs: Vec<String>,
+    /// Directory id by slot (`Event::flavor`), extended when a reload adds slots.
+    slot_dirs: Vec<u16>,
     files: HashMap<(u16, Day), OpenFile<F::File>>,
     /// Files whose truncate failed after a failed write, with the length to cut them back
     /// to when reopened: the whole lines of that write were spooled too.
@@ -61,7 +65,8 @@ impl<F: Fs> Writer<F> {
     ) -> Writer<F> {
         let now = Instant::now();
         Writer {
-            names: backend.flavors.clone(),
+            dirs: Vec::new(),
+            slot_dirs: Vec::new(),
             backend,
             cfg,
             control,
@@ -98,7 +103,10 @@ impl<F: Fs> Writer<F> {
             batch.clear();
             let n = self.backend.queue.pop_batch(&mut batch, BATCH);
             if self.healthy {
-                batch.drain(..).for_each(|ev| self.write(ev, false));
+                for ev in batch.drain(..) {
+                    let dir = self.dir_of_slot(ev.flavor);
+                    self.write(ev, dir, false);
+                }
             } else {
                 self.backend.spool_events(&batch);
             }
@@ -151,15 +159,15 @@ impl<F: Fs> Writer<F> {
             Counters::set(&c.replay_taken, seg.lines());
             Counters::add(&c.dropped, seg.corrupt);
             for rec in &seg.records {
-                let flavor = self.flavor_index(&rec.flavor);
+                let dir = self.dir_id(&rec.flavor);
                 let ev = Event {
-                    flavor,
+                    flavor: self.backend.flavor_index(&rec.flavor),
                     day: rec.day,
                     ts_ms: rec.ts_ms,
                     key: rec.key.clone().map(Vec::into_boxed_slice),
                     line: rec.line.clone().into_boxed_slice(),
                 };
-                self.write(Arc::new(ev), true);
+                self.write(Arc::new(ev), dir, true);
             }
             // Whatever did not land was spooled again by the failed flush: the segment
             // is handled either way.
@@ -173,18 +181,34 @@ impl<F: Fs> Writer<F> {
         }
     }
 
-    fn flavor_index(&mut self, name: &str) -> u16 {
-        match self.names.iter().position(|n| n == name) {
+    fn dir_id(&mut self, name: &str) -> u16 {
+        match self.dirs.iter().position(|n| n == name) {
             Some(i) => i as u16,
             None => {
-                self.names.push(name.to_owned());
-                (self.names.len() - 1) as u16
+                self.dirs.push(name.to_owned());
+                (self.dirs.len() - 1) as u16
             }
         }
     }
 
-    fn write(&mut self, ev: SharedEvent, replayed: bool) {
-        let key = (ev.flavor, ev.day);
+    fn dir_of_slot(&mut self, slot: u16) -> u16 {
+        if let Some(&dir) = self.slot_dirs.get(slot as usize) {
+            return dir;
+        }
+        // A slot this writer has not seen: the backend named it before its first event.
+        let names = self.backend.flavor_names();
+        for name in &names[self.slot_dirs.len().min(names.len())..] {
+            let dir = self.dir_id(name);
+            self.slot_dirs.push(dir);
+        }
+        match self.slot_dirs.get(slot as usize) {
+            Some(&dir) => dir,
+            None => self.dir_id("unknown"),
+        }
+    }
+
+    fn write(&mut self, ev: SharedEvent, dir: u16, replayed: bool) {
+        let key = (dir, ev.day);
         if !self.files.contains_key(&key) {
             match self.open(key) {
                 Ok(f) => {
@@ -210,12 +234,8 @@ impl<F: Fs> Writer<F> {
     /// failed too is cut off first (those events were spooled), and so is a torn last
     /// line (a crash in the middle of a write: those events were lost with the process).
     fn open(&mut self, key: (u16, Day)) -> io::Result<OpenFile<F::File>> {
-        let (flavor, day) = key;
-        let name = self
-            .names
-            .get(flavor as usize)
-            .map_or("unknown", String::as_str);
-        let dir = self.cfg.data_dir.join(name);
+        let (dir, day) = key;
+        let dir = self.cfg.data_dir.join(&self.dirs[dir as usize]);
         self.fs.create_dir_all(&dir)?;
         let path = dir.join(format!("{}{}.jsonl", day.iso(), self.cfg.file_suffix));
         let mut file = self.fs.open_append(&path)?;

@@ -44,7 +44,7 @@ pub const UNKNOWN_FLAVOR: u16 = u16::MAX;
 /// The sink's knobs; `Default` holds beacon's values, each with the reason for it.
 #[derive(Clone, Debug)]
 pub struct KafkaConfig {
-    /// Topic by flavor index.
+    /// Topic by slot (`Event::flavor`).
     pub topics: Vec<String>,
     /// Where messages of flavors no longer configured are replayed to (their JSON carries
     /// the flavor's name).
@@ -260,13 +260,25 @@ impl KafkaSink {
     /// Sets the topics, the rejected log's directory and librdkafka's limits.
     pub fn configure(&self, cfg: KafkaConfig) {
         let mut st = self.lock();
-        st.flavor_of.clear();
-        for (i, topic) in cfg.topics.iter().enumerate() {
-            let name = self.backend.flavor_name(i as u16).to_owned();
-            st.flavor_of.entry(topic.clone()).or_insert(name);
-        }
         st.rejected = RejectedLog::new(cfg.rejected_dir.clone());
         st.cfg = cfg;
+        self.index_topics(&mut st);
+    }
+
+    /// Topics by slot (`Event::flavor`): a reload appends slots before their first event
+    /// is offered (rust/src/ingest/settings.rs).
+    pub fn set_topics(&self, topics: Vec<String>) {
+        let mut st = self.lock();
+        st.cfg.topics = topics;
+        self.index_topics(&mut st);
+    }
+
+    fn index_topics(&self, st: &mut State) {
+        st.flavor_of.clear();
+        for (i, topic) in st.cfg.topics.iter().enumerate() {
+            let name = self.backend.flavor_name(i as u16).to_string();
+            st.flavor_of.entry(topic.clone()).or_insert(name);
+        }
     }
 
     pub fn config(&self) -> KafkaConfig {

@@ -115,6 +115,12 @@ impl PyProducer<'_> {
     }
 }
 
+fn intern(py: Python<'_>, topics: &[String]) -> Vec<Py<PyString>> {
+    (topics.iter())
+        .map(|t| PyString::intern(py, t).unbind())
+        .collect()
+}
+
 fn route(name: &str) -> PyResult<Route> {
     match name {
         "fast" => Ok(Route::Fast),
@@ -135,6 +141,15 @@ impl PyKafkaSink {
                 handles: Mutex::new(None),
             },
         )
+    }
+
+    /// Topics by slot, for the sink and the attached producers (`Ingest.reconfigure`).
+    pub fn set_topics(&self, py: Python<'_>, topics: Vec<String>) {
+        let mut guard = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = guard.as_mut() {
+            h.topics = intern(py, &topics);
+        }
+        self.sink.set_topics(topics);
     }
 
     fn producer<'py>(&self, py: Python<'py>) -> PyResult<PyProducer<'py>> {
@@ -161,27 +176,31 @@ impl PyKafkaSink {
 
 #[pymethods]
 impl PyKafkaSink {
-    /// Flavor names by index.
-    fn flavors(&self) -> Vec<String> {
-        self.sink.backend.flavors.clone()
+    /// Topics by slot (`Ingest` names them from the config).
+    fn topics(&self) -> Vec<String> {
+        self.sink.config().topics
     }
 
-    /// Topics by flavor index, the rejected log's directory, librdkafka's buffer limits.
-    #[pyo3(signature = (*, topics, rejected_dir, buffer_messages, buffer_kbytes))]
+    /// The rejected log's directory and librdkafka's buffer limits; `topics` by slot
+    /// replaces the config's (tests, tools).
+    #[pyo3(signature = (*, rejected_dir, buffer_messages, buffer_kbytes, topics = None))]
     fn configure(
         &self,
-        topics: Vec<String>,
+        py: Python<'_>,
         rejected_dir: PathBuf,
         buffer_messages: u64,
         buffer_kbytes: u64,
+        topics: Option<Vec<String>>,
     ) {
+        let topics = topics.unwrap_or_else(|| self.sink.config().topics);
         self.sink.configure(KafkaConfig {
-            topics,
+            topics: topics.clone(),
             rejected_dir,
             buffer_messages,
             buffer_kbytes,
             ..KafkaConfig::default()
         });
+        self.set_topics(py, topics);
     }
 
     /// Hands over the producers' `produce`, the delivery callbacks and `refusal`.
@@ -199,9 +218,7 @@ impl PyKafkaSink {
     ) {
         let cfg = self.sink.config();
         let handles = Handles {
-            topics: (cfg.topics.iter())
-                .map(|t| PyString::intern(py, t).unbind())
-                .collect(),
+            topics: intern(py, &cfg.topics),
             unknown_topic: PyString::intern(py, &cfg.unknown_topic).unbind(),
             fast,
             reporter,
