@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from beacon import __version__, logs
-from beacon.config import ConfigError
+from beacon.config import ConfigError, load_config
 from beacon.config.source import ConfigSource
 
 EXIT_USAGE = 2
