@@ -2,14 +2,14 @@
 
 use crate::config_py::Cfg;
 use crate::ingest::{
-    CountRow, Headers, Ingest, Method, Request, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT,
-    EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
+    CountRow, Headers, Ingest, Method, Request, BAD_ROWS_FLAVOR, CODE_CORS, CODE_HEAD,
+    CODE_PREFLIGHT, EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
 };
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::py::PyKafkaSink;
 use crate::sinks::py::backend_dict;
 use crate::sinks::Backend;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::sync::Arc;
@@ -53,6 +53,7 @@ impl PyIngest {
         ingest.trusted_proxies = cfg.trusted_proxies()?;
         ingest.raw_limits = cfg.raw_limits();
         ingest.panic_target = cfg.debug.panic_target.as_ref().map(|t| t.as_bytes().into());
+        ingest.bad_rows = cfg.bad_rows();
         Ok(PyIngest {
             ingest,
             cfg,
@@ -73,7 +74,9 @@ impl PyIngest {
             return Err(err("already started"));
         }
         let cfg = &self.cfg;
-        let names = cfg.flavor_names();
+        // Bad rows are the flavor after the configured ones (spooled ones too, if now off).
+        let mut names = cfg.flavor_names();
+        names.push(BAD_ROWS_FLAVOR.into());
         if cfg.file.enabled {
             let spool = cfg.spool_dir.join("file");
             let backend = Arc::new(
@@ -169,6 +172,33 @@ impl PyIngest {
         self.ingest.cors_allowed(&req)
     }
 
+    /// `beacon reprocess`: a kept request again, as received at `ts_ms` and with the event
+    /// id `event_id` (its bad row's), through the current config. Returns its outcome's
+    /// name (`OUTCOMES`) and status; the event, if accepted, is with the backends.
+    #[allow(clippy::too_many_arguments)]
+    fn reprocess(
+        &mut self,
+        method: u8,
+        target: &[u8],
+        headers: &Bound<'_, PyList>,
+        body: Option<&[u8]>,
+        ts_ms: i64,
+        event_id: &str,
+    ) -> PyResult<(&'static str, u16)> {
+        let id = uuid::Uuid::parse_str(event_id)
+            .map_err(|e| PyValueError::new_err(format!("event id {event_id:?}: {e}")))?;
+        let ingest = self.running()?;
+        let slots = slots(headers);
+        let req = request(method, target, &slots, body, None);
+        let clock = ingest.fixed_clock_ms.replace(ts_ms);
+        ingest.fixed_id = Some(id);
+        let v = ingest.handle(&req);
+        // A flavor without event ids leaves the id unused: it must not go to the next one.
+        ingest.fixed_clock_ms = clock;
+        ingest.fixed_id = None;
+        Ok((OUTCOMES[v.outcome as usize], v.status))
+    }
+
     /// Injects the receipt time (ms since the epoch) for tests; `None` restores the clock.
     fn set_clock(&mut self, ms: Option<i64>) -> PyResult<()> {
         self.running()?.fixed_clock_ms = ms;
@@ -249,5 +279,6 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CODE_CORS", CODE_CORS)?;
     m.add("CODE_PREFLIGHT", CODE_PREFLIGHT)?;
     m.add("CODE_HEAD", CODE_HEAD)?;
+    m.add("BAD_ROWS_FLAVOR", BAD_ROWS_FLAVOR)?;
     m.add_class::<PyIngest>()
 }

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaException
 
+from beacon._beacon import BAD_ROWS_FLAVOR
 from beacon.backends.kafka.delivery import Reports, refusal
 from beacon.backends.kafka.settings import buffer_limits, make_producer, producer_settings
 
@@ -61,6 +62,7 @@ class KafkaFeeder:
 
     def start(self) -> None:
         by_name = {f.name: f.topic for f in self.cfg.flavors}
+        by_name[BAD_ROWS_FLAVOR] = self.cfg.bad_rows.topic  # README "Bad rows"
         topics = [by_name[name] for name in self.sink.flavors()]
         messages, kbytes = buffer_limits(producer_settings(self.cfg, reports=True))
         self.sink.configure(
