@@ -1,9 +1,10 @@
-"""`beacon serve | check-config | --version`."""
+"""`beacon serve | check-config | reprocess | --version`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from typing import NoReturn
 
 from beacon import __version__, logs
@@ -38,7 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH")
+    again = sub.add_parser(
+        "reprocess", help="run the kept bad rows again through the current config"
+    )
+    again.add_argument("--config", metavar="PATH", required=True, help="JSON config file")
+    again.add_argument("--date", metavar="YYYY-MM-DD", type=_date, help="one UTC day only")
     return p
+
+
+def _date(value: str) -> str:
+    """A `YYYY-MM-DD` date, as the daily files name it."""
+    try:
+        if len(value) == 10 and date.fromisoformat(value):
+            return value
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}")
 
 
 def _fail(problems: list[str]) -> NoReturn:
@@ -65,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         cfg = (
-            load_config(args.config if args.command == "serve" else args.path)
+            load_config(args.config if args.command != "check-config" else args.path)
             if (args.command == "check-config" or args.config)
             else Config()
         )
@@ -84,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"beacon: {args.path}: ok ({len(cfg.flavors)} flavors)")
         return
     logs.setup(cfg.log_level)
+    if args.command == "reprocess":
+        _reprocess(cfg, args.date)
+        return
     from beacon.runtime import run  # the server's imports are not needed to check a config
 
     if args.workers < 1:
@@ -99,4 +118,15 @@ def main(argv: list[str] | None = None) -> None:
         run(cfg)
     except OSError as e:
         print(f"beacon: cannot listen on {cfg.listen}: {e.strerror}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _reprocess(cfg: Config, day: str | None) -> None:
+    from beacon.datalock import DataDirBusy
+    from beacon.tools.reprocess import reprocess
+
+    try:
+        reprocess(cfg, day, sys.stdout)
+    except DataDirBusy as e:
+        print(f"beacon: reprocess: {e}", file=sys.stderr)
         sys.exit(1)

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvloop
 
+from beacon import datalock
 from beacon._beacon import Ingest
 from beacon.admin.routes import AdminProtocol
 from beacon.config import Config
@@ -131,4 +132,5 @@ async def _main(cfg: Config) -> None:
 
 
 def run(cfg: Config) -> None:
-    uvloop.run(_main(cfg))
+    with datalock.serving(cfg.data_dir):
+        uvloop.run(_main(cfg))
