@@ -207,10 +207,16 @@ def test_reprocess_turns_fixed_rows_into_events_once(
     (srv.data_dir / "_bad" / "2025-03-01.jsonl").write_text(json.dumps(old) + "\n")
     accepted = [*rows[:3], old]
 
+    # One day first (today's rows), then every day (the older row).
+    today = rows[0]["ts"][:10]
+    run = reprocess(srv, "--date", today)
+    assert run.returncode == 0, run
+    assert "accepted 3 (refused then for: missing_param 2, unknown_host 1)" in run.stdout
+    assert "kept 1 (refused now for: unsupported_media_type 1)" in run.stdout
+    assert not (srv.data_dir / "shop" / "2025-03-02.jsonl").exists()
     run = reprocess(srv)
     assert run.returncode == 0, run
-    assert "accepted 4 (refused then for: missing_param 3, unknown_host 1)" in run.stdout
-    assert "kept 1 (refused now for: unsupported_media_type 1)" in run.stdout
+    assert "accepted 1 (refused then for: missing_param 1)" in run.stdout
     events = {e["id"]: e for e in srv.lines("shop")}
     assert len(events) == 5  # the one accepted live, and the four
     for row in accepted:
@@ -266,3 +272,36 @@ def test_a_flood_of_garbage_stays_within_the_day_budget(tmp_path: Path) -> None:
         assert (
             f'beacon_requests_total{{flavor="",outcome="bad_rows_dropped"}} {dropped}.0' in metrics
         )
+
+
+def test_a_server_waits_for_reprocess_to_finish_with_its_data_dir(tmp_path: Path) -> None:
+    """The data directory's lock (README "Reprocessing"): while it is held alone, as
+    `reprocess` holds it, a server starting on the directory waits, saying so, and serves as
+    soon as it is free."""
+    from beacon.datalock import alone
+
+    srv = BeaconServer(tmp_path)
+    srv.config_path.write_text(json.dumps(srv.config))
+    cmd = [sys.executable, "-m", "beacon", "serve", "--config", str(srv.config_path)]
+    proc = None
+    try:
+        with alone(srv.data_dir):
+            proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            assert "waiting for beacon reprocess to finish with" in line, line
+            assert proc.poll() is None
+        assert wait_for(lambda: _get_ok(srv), timeout_s=30), "no answer once the lock was free"
+        proc.terminate()
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+
+def _get_ok(srv: BeaconServer) -> bool:
+    try:
+        return requests.get(srv.url("/track?ev=1"), timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False

@@ -25,7 +25,8 @@ class DataDirBusy(Exception):
 
 def _open(data_dir: Path) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
-    return os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    # Read-only is enough for flock, and opens a lock file another user created.
+    return os.open(data_dir / LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 @contextmanager
