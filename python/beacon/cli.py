@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from beacon import __version__, logs
 from beacon.config import Config, ConfigError, load_config, with_overrides
+from beacon.datalock import DataDirError
 
 EXIT_USAGE = 2
 
@@ -116,17 +117,19 @@ def main(argv: list[str] | None = None) -> None:
         cfg = cfg.for_worker(args.worker_index, args.workers)
     try:
         run(cfg)
+    except DataDirError as e:
+        print(f"beacon: {e}", file=sys.stderr)
+        sys.exit(1)
     except OSError as e:
         print(f"beacon: cannot listen on {cfg.listen}: {e.strerror}", file=sys.stderr)
         sys.exit(1)
 
 
 def _reprocess(cfg: Config, day: str | None) -> None:
-    from beacon.datalock import DataDirBusy
     from beacon.tools.reprocess import reprocess
 
     try:
         reprocess(cfg, day, sys.stdout)
-    except DataDirBusy as e:
+    except DataDirError as e:
         print(f"beacon: reprocess: {e}", file=sys.stderr)
         sys.exit(1)

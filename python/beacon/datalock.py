@@ -19,14 +19,21 @@ LOCK_FILE = ".lock"
 log = logging.getLogger("beacon.http")
 
 
-class DataDirBusy(Exception):
+class DataDirError(Exception):
+    """The data directory cannot be used; the message says why."""
+
+
+class DataDirBusy(DataDirError):
     """A server runs on the data directory."""
 
 
 def _open(data_dir: Path) -> int:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # Read-only is enough for flock, and opens a lock file another user created.
-    return os.open(data_dir / LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Read-only is enough for flock, and opens a lock file another user created.
+        return os.open(data_dir / LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise DataDirError(f"cannot use the data directory {data_dir}: {e.strerror}") from None
 
 
 @contextmanager
