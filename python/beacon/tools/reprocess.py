@@ -24,11 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from beacon import datalock
 from beacon._beacon import BAD_ROWS_FLAVOR, HEADER_NAMES, METHODS, Ingest
 from beacon.config import Config
+
+if TYPE_CHECKING:
+    from beacon.backends.kafka.feeder import KafkaFeeder
 
 DONE_SUFFIX = ".reprocessed"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,7 +120,8 @@ def done_path(path: Path) -> Path:
 
 def reprocess(cfg: Config, date: str | None, out: TextIO) -> Tally:
     """Runs the bad rows of `date` (None: every day) again; prints what became of them.
-    Raises datalock.DataDirBusy while a server runs on the data directory."""
+    Raises datalock.DataDirBusy while a server runs on the data directory (DataDirError
+    when it cannot be used)."""
     tally = Tally()
     with datalock.alone(cfg.data_dir):
         paths = bad_row_files(cfg, date)
@@ -143,7 +147,7 @@ def reprocess(cfg: Config, date: str | None, out: TextIO) -> Tally:
     return tally
 
 
-def _start(cfg: Config) -> tuple[Ingest, Any]:
+def _start(cfg: Config) -> tuple[Ingest, KafkaFeeder | None]:
     """The request path and its backends, as `beacon serve` starts them, keeping no bad
     rows of its own (a row still refused stays where it is)."""
     ingest = Ingest(replace(cfg, bad_rows=replace(cfg.bad_rows, enabled=False)))
