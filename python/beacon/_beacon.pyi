@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Literal, final
 
 __all__ = [
+    "BAD_ROWS_FLAVOR",
     "CODE_CORS",
     "CODE_HEAD",
     "CODE_PREFLIGHT",
@@ -43,6 +44,8 @@ METHODS: tuple[str, ...]
 CODE_CORS: int
 CODE_PREFLIGHT: int
 CODE_HEAD: int
+BAD_ROWS_FLAVOR: str
+"""The pseudo-flavor of bad rows: their directory under `data_dir` (README "Bad rows")."""
 
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
@@ -88,6 +91,18 @@ class Ingest:
         `request()`), counted."""
     def cors_allowed(self, target: bytes, headers: list[bytes | None]) -> bool:
         """Whether an answer to this request carries CORS headers."""
+    def reprocess(
+        self,
+        method: int,
+        target: bytes,
+        headers: list[bytes | None],
+        body: bytes | None,
+        ts_ms: int,
+        event_id: str,
+    ) -> tuple[str, int]:
+        """`beacon reprocess`: a kept request (arguments as `request()`) again, as received
+        at `ts_ms` and with the event id `event_id` (a UUID), through the current config.
+        Returns its outcome's name and status. Raises ValueError for a malformed id."""
     def set_clock(self, ms: int | None) -> None:
         """Injects the receipt time in ms since the epoch (tests); None: system clock."""
     def reopen(self) -> None:

@@ -1,15 +1,17 @@
-"""`beacon serve | check-config | backfill | --version`."""
+"""`beacon serve | check-config | backfill | reprocess | --version`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
 from beacon import __version__, logs
-from beacon.config import ConfigError, load_config
+from beacon.config import Config, ConfigError, load_config
 from beacon.config.source import ConfigSource
+from beacon.datalock import DataDirError
 
 EXIT_USAGE = 2
 
@@ -41,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", metavar="PATH")
     _backfill_parser(sub.add_parser("backfill", help="rebuild a daily file or a topic"))
+    again = sub.add_parser(
+        "reprocess", help="run the kept bad rows again through the current config"
+    )
+    again.add_argument("--config", metavar="PATH", required=True, help="JSON config file")
+    again.add_argument("--date", metavar="YYYY-MM-DD", type=_date, help="one UTC day only")
     return p
 
 
@@ -71,6 +78,16 @@ def _backfill(args: argparse.Namespace) -> NoReturn:
     sys.exit(0)
 
 
+def _date(value: str) -> str:
+    """A `YYYY-MM-DD` date, as the daily files name it."""
+    try:
+        if len(value) == 10 and date.fromisoformat(value):
+            return value
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}")
+
+
 def _fail(problems: list[str]) -> NoReturn:
     for problem in problems:
         print(f"beacon: config: {problem}", file=sys.stderr)
@@ -94,6 +111,8 @@ def _without(argv: list[str], flag: str) -> list[str]:
 def _source(args: argparse.Namespace) -> ConfigSource:
     if args.command == "check-config":
         return ConfigSource(Path(args.path))
+    if args.command == "reprocess":
+        return ConfigSource(Path(args.config))
     worker = None if args.worker_index is None else (args.worker_index, args.workers)
     path = Path(args.config) if args.config else None
     return ConfigSource(path, args.listen, args.data_dir, args.admin_listen, worker)
@@ -120,6 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"beacon: {args.path}: ok ({len(cfg.flavors)} flavors)")
         return
     logs.setup(cfg.log_level)
+    if args.command == "reprocess":
+        _reprocess(cfg, args.date)
+        return
     from beacon.runtime import run  # the server's imports are not needed to check a config
 
     if args.workers < 1:
@@ -131,6 +153,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(Supervisor(cfg, rest, args.workers).run())
     try:
         run(loaded, source)
+    except DataDirError as e:
+        print(f"beacon: {e}", file=sys.stderr)
+        sys.exit(1)
     except OSError as e:
         print(f"beacon: cannot listen on {cfg.listen}: {e.strerror}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _reprocess(cfg: Config, day: str | None) -> None:
+    from beacon.tools.reprocess import reprocess
+
+    try:
+        reprocess(cfg, day, sys.stdout)
+    except DataDirError as e:
+        print(f"beacon: reprocess: {e}", file=sys.stderr)
         sys.exit(1)

@@ -9,7 +9,7 @@ use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
 use _beacon::event_id::{write_id, IdGen};
 use _beacon::flavor::{Flavor, FlavorOptions, HostMap};
-use _beacon::ingest::{Ingest, RawLimits};
+use _beacon::ingest::{BadRows, Headers, Ingest, RawLimits, Request, RowLimits};
 use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
@@ -188,7 +188,7 @@ fn body(c: &mut Criterion) {
 
 /// One browser GET through the fast path: scan, route, build the event, queue it (popped
 /// again, as the backend's thread would).
-fn ingest(c: &mut Criterion) {
+fn ingest_raw(c: &mut Criterion) {
     let opts = FlavorOptions {
         mode: Mode::Flat,
         required: Vec::new(),
@@ -235,5 +235,84 @@ fn ingest(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, encoders, envelope, event_id, ring, body, ingest);
+/// The whole request path of one GET (`Ingest::handle`), accepted or refused: route, parse,
+/// build the event and hand it to a backend queue (popped again at once, as its worker would).
+fn ingest(c: &mut Criterion) {
+    let opts = FlavorOptions {
+        mode: Mode::Flat,
+        required: vec!["uid".into()],
+        key_param: None,
+        ip: IpMode::Off,
+        user_agent: false,
+        referer: false,
+        honor_dnt: false,
+        json_bodies: false,
+        dedup_param: None,
+        dedup_ttl_ms: 0,
+        dedup_max_entries: 1,
+        origins: Origins::default(),
+        event_id: true,
+    };
+    let flavor = Flavor::new("shop", Stamper::new(parse_tz("UTC").unwrap()), opts);
+    let mut hosts = HostMap::new(None);
+    hosts.insert("www.example.gr", 0);
+    let mut ingest = Ingest::new(vec![flavor], hosts, vec!["/track".into()], LIMITS, 65536);
+    let spool = std::env::temp_dir().join(format!("beacon-bench-{}", std::process::id()));
+    let names = vec!["shop".to_owned(), "_bad".to_owned()];
+    let backend = Arc::new(Backend::new("file", 65536, &spool, names).unwrap());
+    ingest.backends.push(backend.clone());
+    let ua = b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+Chrome/131.0.0.0 Safari/537.36";
+    let accepted = [b"/track?".as_slice(), REALISTIC].concat();
+    let missing = b"/track?ev=pageview&id=42&url=https%3A%2F%2Fwww.example.gr%2F".to_vec();
+    let req = |target, host| Request {
+        target,
+        headers: Headers {
+            host: Some(host),
+            user_agent: Some(ua),
+            ..Headers::default()
+        },
+        ..Request::default()
+    };
+    // Refusals are kept as bad rows (README "Bad rows"), without limits here; the last
+    // case is a refusal past `max_per_s`: counted, no row built.
+    let limits = RowLimits {
+        target: 9216,
+        headers: 16384,
+        body: 65536,
+    };
+    ingest.bad_rows = Some(BadRows::new(u64::MAX, u64::MAX, limits));
+    let mut g = c.benchmark_group("ingest");
+    for (name, target, host, status) in [
+        (
+            "accept_realistic_300b",
+            &accepted,
+            &b"www.example.gr"[..],
+            200,
+        ),
+        ("refuse_missing_param", &missing, b"www.example.gr", 400),
+        ("refuse_unknown_host", &accepted, b"other.example", 400),
+        (
+            "refuse_missing_param_over_rate",
+            &missing,
+            b"www.example.gr",
+            400,
+        ),
+    ] {
+        if name.ends_with("over_rate") {
+            ingest.bad_rows = Some(BadRows::new(1, u64::MAX, limits));
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let v = ingest.handle(black_box(&req(target, host)));
+                assert_eq!(v.status, status);
+                black_box(backend.queue.pop())
+            })
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+criterion_group!(benches, encoders, envelope, event_id, ring, body, ingest_raw, ingest);
 criterion_main!(benches);

@@ -8,7 +8,7 @@
 use crate::clock::{parse_tz, Stamper};
 use crate::cors::Origins;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
-use crate::ingest::{RawLimits, Settings};
+use crate::ingest::{BadRows, DayFiles, RawLimits, RowLimits, Settings, BAD_ROWS_FLAVOR};
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use crate::sinks::file::FileSinkConfig;
@@ -62,6 +62,14 @@ pub struct KafkaCfg {
 }
 
 #[derive(FromPyObject)]
+pub struct BadRowsCfg {
+    pub enabled: bool,
+    pub topic: String,
+    max_per_s: u64,
+    max_bytes_per_day: u64,
+}
+
+#[derive(FromPyObject)]
 pub struct DebugCfg {
     pub panic_target: Option<String>,
 }
@@ -78,6 +86,9 @@ pub struct Cfg {
     pub file: FileCfg,
     pub kafka: KafkaCfg,
     pub debug: DebugCfg,
+    pub bad_rows: BadRowsCfg,
+    /// Processes serving (`--workers`): each keeps its share of the bad rows' limits.
+    pub workers: u64,
     pub data_dir: PathBuf,
     /// This process's spool directory (the config's property).
     pub spool_dir: PathBuf,
@@ -152,6 +163,29 @@ impl Cfg {
             .iter()
             .map(|p| Cidr::parse(p).ok_or_else(|| unchecked("trusted proxy", p)))
             .collect()
+    }
+
+    /// This process's bad rows: its share of the limits, each part of a row within the
+    /// request limits; with the file backend, its daily files count at a start.
+    pub fn bad_rows(&self) -> Option<BadRows> {
+        let b = &self.bad_rows;
+        if !b.enabled {
+            return None;
+        }
+        let share = |n: u64| n.div_ceil(self.workers.max(1));
+        let limits = RowLimits {
+            target: self.limits.max_target_bytes,
+            headers: self.limits.max_header_bytes,
+            body: self.limits.max_body_bytes,
+        };
+        let rows = BadRows::new(share(b.max_per_s), share(b.max_bytes_per_day), limits);
+        Some(match self.file.enabled {
+            true => rows.with_files(DayFiles {
+                dir: self.data_dir.join(BAD_ROWS_FLAVOR),
+                suffix: self.file_suffix.clone(),
+            }),
+            false => rows,
+        })
     }
 
     pub fn file_sink(&self) -> FileSinkConfig {

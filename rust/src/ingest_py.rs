@@ -2,8 +2,8 @@
 
 use crate::config_py::Cfg;
 use crate::ingest::{
-    CountRow, Headers, Ingest, Method, Request, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT,
-    EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
+    CountRow, Headers, Ingest, Method, Request, Slot, BAD_ROWS_FLAVOR, CODE_CORS, CODE_HEAD,
+    CODE_PREFLIGHT, EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
 };
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::py::PyKafkaSink;
@@ -56,7 +56,16 @@ impl PyIngest {
 impl PyIngest {
     #[new]
     fn new(cfg: Cfg) -> PyResult<Self> {
-        let ingest = Ingest::configured(cfg.settings()?).map_err(PyValueError::new_err)?;
+        let mut ingest = Ingest::configured(cfg.settings()?).map_err(PyValueError::new_err)?;
+        // Bad rows have a slot of their own, also while they are off: an earlier run's
+        // spool may still hold some (README "Bad rows").
+        let bad_slot = ingest
+            .add_slot(Slot {
+                name: BAD_ROWS_FLAVOR.into(),
+                topic: cfg.bad_rows.topic.clone(),
+            })
+            .map_err(PyValueError::new_err)?;
+        ingest.bad_rows = cfg.bad_rows().map(|rows| rows.in_slot(bad_slot));
         Ok(PyIngest {
             ingest,
             cfg,
@@ -190,6 +199,33 @@ impl PyIngest {
         self.ingest.cors_allowed(&req)
     }
 
+    /// `beacon reprocess`: a kept request again, as received at `ts_ms` and with the event
+    /// id `event_id` (its bad row's), through the current config. Returns its outcome's
+    /// name (`OUTCOMES`) and status; the event, if accepted, is with the backends.
+    #[allow(clippy::too_many_arguments)]
+    fn reprocess(
+        &mut self,
+        method: u8,
+        target: &[u8],
+        headers: &Bound<'_, PyList>,
+        body: Option<&[u8]>,
+        ts_ms: i64,
+        event_id: &str,
+    ) -> PyResult<(&'static str, u16)> {
+        let id = uuid::Uuid::parse_str(event_id)
+            .map_err(|e| PyValueError::new_err(format!("event id {event_id:?}: {e}")))?;
+        let ingest = self.running()?;
+        let slots = slots(headers);
+        let req = request(method, target, &slots, body, None);
+        let clock = ingest.fixed_clock_ms.replace(ts_ms);
+        ingest.fixed_id = Some(id);
+        let v = ingest.handle(&req);
+        // A flavor without event ids leaves the id unused: it must not go to the next one.
+        ingest.fixed_clock_ms = clock;
+        ingest.fixed_id = None;
+        Ok((OUTCOMES[v.outcome as usize], v.status))
+    }
+
     /// Injects the receipt time (ms since the epoch) for tests; `None` restores the clock.
     fn set_clock(&mut self, ms: Option<i64>) -> PyResult<()> {
         self.running()?.fixed_clock_ms = ms;
@@ -270,5 +306,6 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CODE_CORS", CODE_CORS)?;
     m.add("CODE_PREFLIGHT", CODE_PREFLIGHT)?;
     m.add("CODE_HEAD", CODE_HEAD)?;
+    m.add("BAD_ROWS_FLAVOR", BAD_ROWS_FLAVOR)?;
     m.add_class::<PyIngest>()
 }

@@ -24,6 +24,8 @@ RESTART_KEYS: tuple[str, ...] = (
     "backends.kafka.bootstrap_servers",
     "backends.kafka.producer",
     "debug.tracemalloc",
+    # Bad rows have their slot (directory, topic) and their limiter from the start.
+    "bad_rows",
 )
 
 #: Keys whose field has another name (`load.py` reads the file's `spool_dir` into it).

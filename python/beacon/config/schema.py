@@ -92,6 +92,17 @@ class BackendsConfig:
 
 
 @dataclass(frozen=True)
+class BadRowsConfig:
+    """Refused requests kept for `beacon reprocess` (README "Bad rows"). The limits are the
+    server's: `--workers N` gives each worker an Nth."""
+
+    enabled: Boolean = True
+    topic: Name = "beacon._bad"
+    max_per_s: PositiveInt = 1000
+    max_bytes_per_day: PositiveInt = 1 << 30
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_query_bytes: PositiveInt = 8192
     max_params: PositiveInt = 256
@@ -142,6 +153,7 @@ class Config:
     ring_capacity: PositiveInt = 65536
     backends: BackendsConfig = BackendsConfig()
     limits: LimitsConfig = LimitsConfig()
+    bad_rows: BadRowsConfig = BadRowsConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     debug: DebugConfig = DebugConfig()
     trusted_proxies: Cidrs = ()

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvloop
 
+from beacon import datalock
 from beacon._beacon import Ingest
 from beacon.admin.routes import AdminProtocol
 from beacon.config import Config
@@ -139,4 +140,5 @@ async def _main(loaded: Loaded, source: ConfigSource) -> None:
 
 def run(loaded: Loaded, source: ConfigSource) -> None:
     """Serves `loaded` (read from `source`, which a SIGHUP reads again) until stopped."""
-    uvloop.run(_main(loaded, source))
+    with datalock.serving(loaded.cfg.data_dir):
+        uvloop.run(_main(loaded, source))

@@ -1,1 +1,2 @@
-"""Command-line tools that work on a deployment's stores from outside the server."""
+"""Command-line tools that work on a deployment's stores from outside the server
+(`beacon backfill`, `beacon reprocess`)."""

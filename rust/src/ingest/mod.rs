@@ -2,6 +2,7 @@
 //! headers that matter, body) into an event, hands it to every enabled backend, and
 //! returns the answer (`Verdict`), CORS decision included. Counts every outcome per flavor.
 
+mod bad_rows;
 mod outcome;
 mod params;
 mod raw;
@@ -9,6 +10,7 @@ mod request;
 mod settings;
 mod target;
 
+pub use bad_rows::{BadRows, DayFiles, RowLimits, BAD_ROWS_FLAVOR};
 pub use outcome::{
     CountRow, Outcome, Verdict, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, EXTRA_COUNTERS, OUTCOMES,
 };
@@ -55,6 +57,8 @@ pub struct Ingest {
     ids: IdGen,
     /// Test hook: a target that panics, to prove a panic answers 500 and nothing more.
     pub panic_target: Option<Box<[u8]>>,
+    /// Keeps refused requests (`bad_rows.rs`); None: `bad_rows.enabled` is off.
+    pub bad_rows: Option<BadRows>,
     /// `counts[flavor]`; requests with no flavor are counted in the last row.
     counts: Vec<CountRow>,
 }
@@ -108,6 +112,7 @@ impl Ingest {
             fixed_id: None,
             ids: IdGen::new(),
             panic_target: None,
+            bad_rows: None,
             counts: vec![[0; OUTCOMES.len() + EXTRA_COUNTERS.len()]; rows],
         }
     }
@@ -122,6 +127,7 @@ impl Ingest {
             Ok(m) => (m.row, self.answer(req, &m)),
             Err((row, v)) => (row, v),
         };
+        self.keep_if_refused(req, row, v);
         self.count(row, Verdict { head, ..v })
     }
 

@@ -42,9 +42,16 @@ pub const OUTCOMES: [&str; 12] = [
 ];
 
 /// Per-flavor counters that are not outcomes (a request has one outcome, and may add to
-/// these): multipart file parts skipped.
-pub const EXTRA_COUNTERS: [&str; 1] = ["multipart_file_skipped"];
+/// these): multipart file parts skipped; refused requests kept as bad rows, and those over
+/// the bad rows' limits (README "Bad rows").
+pub const EXTRA_COUNTERS: [&str; 3] = [
+    "multipart_file_skipped",
+    "bad_rows_kept",
+    "bad_rows_dropped",
+];
 pub const FILES_SKIPPED: usize = OUTCOMES.len();
+pub const BAD_ROWS_KEPT: usize = OUTCOMES.len() + 1;
+pub const BAD_ROWS_DROPPED: usize = OUTCOMES.len() + 2;
 /// One row of counters: the outcomes, then `EXTRA_COUNTERS`.
 pub type CountRow = [u64; OUTCOMES.len() + EXTRA_COUNTERS.len()];
 

@@ -54,6 +54,19 @@ impl Ingest {
         &self.slots
     }
 
+    /// The slot of a destination that is not a configured flavor (bad rows: their
+    /// directory and topic), added once and kept like every slot.
+    pub fn add_slot(&mut self, slot: Slot) -> Result<u16, String> {
+        if let Some(i) = self.slots.iter().position(|s| *s == slot) {
+            return Ok(i as u16);
+        }
+        if self.slots.len() >= MAX_INDEX {
+            return Err(format!("more than {MAX_INDEX} flavor topics: restart"));
+        }
+        self.slots.push(slot);
+        Ok((self.slots.len() - 1) as u16)
+    }
+
     /// Swaps in a new config's request-path settings. Nothing changes when it fails (too
     /// many flavors or topics over the process's life). Called between requests: the
     /// event loop thread is the only one that handles requests, so the next request sees

@@ -116,13 +116,17 @@ export class History {
   }
 }
 
+// Per-flavor counters that are not a request's outcome (EXTRA_COUNTERS in
+// rust/src/ingest/outcome.rs): a request counted there has its outcome counted too.
+const NOT_OUTCOMES = new Set(["multipart_file_skipped", "bad_rows_kept", "bad_rows_dropped"]);
+
 // "flavors.<name>": the requests per second of a flavor, all outcomes together.
 function addFlavorTotals(doc, v) {
   for (const [name, row] of Object.entries(doc.flavors || {})) {
     let total = 0;
     let any = false;
     for (const [outcome, n] of Object.entries(row)) {
-      if (typeof n !== "number") continue;
+      if (typeof n !== "number" || NOT_OUTCOMES.has(outcome)) continue;
       const rate = v[`flavors.${name}.${outcome}`];
       if (rate === null || rate === undefined) continue;
       total += rate;
