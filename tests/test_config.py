@@ -137,6 +137,7 @@ def test_every_restart_only_key_is_found_kept_and_named() -> None:
                 },
             },
             "debug": {"tracemalloc": True, "enabled": True},
+            "bad_rows": {"max_per_s": 5},
             "flavors": [{"name": "a"}, {"name": "b", "hosts": ["b.example"]}],
             "paths": ["/t"],
         }
@@ -155,6 +156,7 @@ def test_every_restart_only_key_is_found_kept_and_named() -> None:
             "ring_capacity": running.ring_capacity,
             "backends": running.backends,
             "debug": DebugConfig(enabled=True, tracemalloc=False),
+            "bad_rows": running.bad_rows,
         }
     )
     assert split_restart(running, running) == (running, [])
