@@ -1,5 +1,6 @@
-//! Criterion benchmarks of the Rust core: the query encoders, the event envelope, the ring
-//! and POST body decoding. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
+//! Criterion benchmarks of the Rust core: the query encoders, the event envelope, the ring,
+//! POST body decoding and the whole request path (`Ingest::handle_raw` on the load
+//! benchmark's request shapes). `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
 
 use _beacon::body::encoding::{decode_into, ContentEncoding};
 use _beacon::body::multipart::to_query;
@@ -8,7 +9,8 @@ use _beacon::cors::Origins;
 use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
 use _beacon::event_id::{write_id, IdGen};
-use _beacon::flavor::{Flavor, FlavorOptions};
+use _beacon::flavor::{Flavor, FlavorOptions, HostMap};
+use _beacon::ingest::{Ingest, RawLimits};
 use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
@@ -184,5 +186,80 @@ fn body(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoders, envelope, event_id, ring, body);
+/// A request shape of the load benchmark (bench/load/requests/), rendered as
+/// bench/load/shapes.py renders it: CRLF line ends, the Host and Content-Length filled in.
+fn shape(text: &str) -> Vec<u8> {
+    let (head, body) = text
+        .split_once("\n\n")
+        .expect("a blank line after the headers");
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    let head = head
+        .replace("@HOST@", "127.0.0.1")
+        .replace("@LENGTH@", &body.len().to_string());
+    format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n")).into_bytes()
+}
+
+/// One request from its bytes to the event, as the server's fast path takes it (no
+/// backend: the event is built and dropped), with the config's defaults.
+fn request_path(c: &mut Criterion) {
+    let opts = FlavorOptions {
+        mode: Mode::Flat,
+        required: Vec::new(),
+        key_param: None,
+        ip: IpMode::Off,
+        user_agent: false,
+        referer: false,
+        honor_dnt: false,
+        json_bodies: false,
+        dedup_param: None,
+        dedup_ttl_ms: 0,
+        dedup_max_entries: 0,
+        origins: Origins::new(&["https://www.example.gr"]),
+        event_id: true,
+    };
+    let flavor = Flavor::new("default", Stamper::new(parse_tz("UTC").unwrap()), opts);
+    let mut ingest = Ingest::new(
+        vec![flavor],
+        HostMap::new(Some(0)),
+        vec!["/track".into()],
+        LIMITS,
+        64 << 10,
+    );
+    ingest.raw_limits = RawLimits {
+        header_bytes: 16 << 10,
+        target_bytes: LIMITS.max_bytes + 1024,
+        body_bytes: 64 << 10,
+    };
+    let mut g = c.benchmark_group("request");
+    for (name, text) in [
+        (
+            "bare_get",
+            include_str!("../../bench/load/requests/bare.http"),
+        ),
+        (
+            "browser_get",
+            include_str!("../../bench/load/requests/browser.http"),
+        ),
+        (
+            "beacon_post",
+            include_str!("../../bench/load/requests/post.http"),
+        ),
+    ] {
+        let req = shape(text);
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(ingest.handle_raw(black_box(&req), None)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    encoders,
+    envelope,
+    event_id,
+    ring,
+    body,
+    request_path
+);
 criterion_main!(benches);
