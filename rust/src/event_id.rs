@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(id.get_version_num(), 7);
         assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
         let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
-        assert_eq!(secs * 1000 + u64::from(nanos / 1_000_000), 1_795_508_102_123);
+        assert_eq!(
+            secs * 1000 + u64::from(nanos / 1_000_000),
+            1_795_508_102_123
+        );
         assert_eq!(text(&id).len(), ID_LEN);
         assert_eq!(&text(&id)[..13], "01a20c9f-63eb");
     }

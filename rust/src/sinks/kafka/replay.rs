@@ -150,7 +150,12 @@ impl KafkaSink {
         let mut stop = None;
         while held.pos < end {
             let rec = &held.seg.records[held.pos];
-            let msg = Message::new(held.topics[held.pos], &rec.line, rec.key.as_deref(), rec.ts_ms);
+            let msg = Message::new(
+                held.topics[held.pos],
+                &rec.line,
+                rec.key.as_deref(),
+                rec.ts_ms,
+            );
             match producer.produce(Route::Replay, &msg) {
                 Ok(()) => handed += 1,
                 Err(Refusal::Reject(error)) => self.reject_unsent(&msg, &error),
