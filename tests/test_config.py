@@ -114,3 +114,30 @@ def test_the_native_core_reads_the_config_whole(tmp_path: Path) -> None:
     assert ingest.handle(b"/track?x=1", b"a.example") == 404  # paths
     assert ingest.handle(b"/b?x=1", b"other.example") == 400  # no default flavor
     ingest.shutdown()
+
+
+def test_batch_settings() -> None:
+    cfg = parse_config({})
+    assert (cfg.batch_paths, cfg.limits.max_batch_events) == (("/batch",), 500)
+    assert cfg.file.spool_high_water_bytes is None and cfg.kafka.spool_high_water_bytes is None
+    cfg = parse_config({"batch_paths": [], "backends": {"file": {"spool_high_water_bytes": 1}}})
+    assert (cfg.batch_paths, cfg.file.spool_high_water_bytes) == ((), 1)
+    with pytest.raises(ConfigError) as e:
+        parse_config(
+            {
+                "paths": ["/t", "/b"],
+                "batch_paths": ["/b"],
+                "limits": {"max_batch_events": 0},
+                "backends": {"kafka": {"spool_high_water_bytes": -5}},
+            }
+        )
+    assert sorted(e.value.problems) == [
+        "backends.kafka.spool_high_water_bytes: expected a positive integer, got -5",
+        "limits.max_batch_events: expected a positive integer, got 0",
+    ], e.value.problems
+    with pytest.raises(ConfigError) as e:
+        parse_config({"paths": ["/t", "/b"], "batch_paths": ["/b"]})
+    assert e.value.problems == ["batch_paths: '/b' is in paths too: a path is one or the other"]
+    with pytest.raises(ConfigError) as e:
+        parse_config({"batch_paths": ["batch"]})
+    assert "batch_paths: expected absolute paths" in e.value.problems[0]

@@ -8,7 +8,7 @@
 use crate::clock::{parse_tz, Stamper};
 use crate::cors::Origins;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
-use crate::ingest::RawLimits;
+use crate::ingest::{Batches, RawLimits};
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use crate::sinks::file::FileSinkConfig;
@@ -43,6 +43,7 @@ pub struct LimitsCfg {
     max_params: usize,
     max_depth: usize,
     pub max_body_bytes: usize,
+    pub max_batch_events: usize,
     max_header_bytes: usize,
     max_target_bytes: usize,
 }
@@ -52,11 +53,13 @@ pub struct FileCfg {
     pub enabled: bool,
     flush_interval_ms: u64,
     fsync_interval_ms: Option<u64>,
+    pub spool_high_water_bytes: Option<u64>,
 }
 
 #[derive(FromPyObject)]
 pub struct KafkaCfg {
     pub enabled: bool,
+    pub spool_high_water_bytes: Option<u64>,
 }
 
 #[derive(FromPyObject)]
@@ -70,6 +73,7 @@ pub struct Cfg {
     pub flavors: Vec<FlavorCfg>,
     pub default_flavor: Option<String>,
     pub paths: Vec<String>,
+    pub batch_paths: Vec<String>,
     pub ring_capacity: usize,
     pub limits: LimitsCfg,
     pub trusted_proxies: Vec<String>,
@@ -129,6 +133,10 @@ impl Cfg {
             target_bytes: self.limits.max_target_bytes,
             body_bytes: self.limits.max_body_bytes,
         }
+    }
+
+    pub fn batches(&self) -> Batches {
+        Batches::new(&self.batch_paths, self.limits.max_batch_events)
     }
 
     pub fn trusted_proxies(&self) -> PyResult<Vec<Cidr>> {

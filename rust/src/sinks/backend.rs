@@ -87,6 +87,8 @@ pub struct Backend {
     pub counters: Counters,
     /// Flavor names by index, for spool records.
     pub flavors: Vec<String>,
+    /// `spool_high_water_bytes`: past it, the batch endpoint refuses batches (503).
+    pub spool_high_water: Option<u64>,
 }
 
 impl Backend {
@@ -107,7 +109,14 @@ impl Backend {
             spool: Mutex::new(spool),
             counters,
             flavors,
+            spool_high_water: None,
         })
+    }
+
+    /// The spool holds more bytes than its high-water mark (one atomic load).
+    pub fn over_high_water(&self) -> bool {
+        self.spool_high_water
+            .is_some_and(|mark| self.spool_gauges.bytes() > mark)
     }
 
     /// Hands an event to the backend without blocking on it: into the queue, or when the

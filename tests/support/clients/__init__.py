@@ -22,7 +22,16 @@ HERE = Path(__file__).resolve().parent
 HOSTS = {"web": "127.0.0.1", "proxied": "t.example", "other": "other.example"}
 
 #: Keys under /stats `requests` that are not one request's outcome.
-NOT_OUTCOMES = frozenset({"idle_closed", "connections", "multipart_file_skipped"})
+NOT_OUTCOMES = frozenset(
+    {
+        "idle_closed",
+        "connections",
+        "multipart_file_skipped",
+        "batch_requests",
+        "batch_events",
+        "batch_duplicates",
+    }
+)
 
 
 def config(page_origin: str) -> dict[str, Any]:
