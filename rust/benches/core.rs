@@ -10,7 +10,7 @@ use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
 use _beacon::event_id::{write_id, IdGen};
 use _beacon::flavor::{Flavor, FlavorOptions, HostMap};
-use _beacon::ingest::{Ingest, RawLimits};
+use _beacon::ingest::{Batches, Headers, Ingest, Method, RawLimits, Request};
 use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
@@ -223,7 +223,7 @@ fn request_path(c: &mut Criterion) {
         HostMap::new(Some(0)),
         vec!["/track".into()],
         LIMITS,
-        64 << 10,
+        1 << 20, // room for the batch below; the pixels' bodies are bounded by `raw_limits`
     );
     ingest.raw_limits = RawLimits {
         header_bytes: 16 << 10,
@@ -250,7 +250,34 @@ fn request_path(c: &mut Criterion) {
             b.iter(|| black_box(ingest.handle_raw(black_box(&req), None)).unwrap())
         });
     }
+    // A batch of 500 events (the full parser's call), each the realistic query's params as
+    // a JSON object: per event, compare with build_event/realistic_300b_with_id.
+    ingest.batch = Batches::new(&["/batch"], 500);
+    let element = realistic_object();
+    let body = format!("[{}]", vec![element; 500].join(",")).into_bytes();
+    let batch = Request {
+        method: Method::Post,
+        target: b"/batch",
+        headers: Headers {
+            host: Some(b"127.0.0.1"),
+            content_type: Some(b"application/json"),
+            ..Headers::default()
+        },
+        body: Some(&body),
+        peer: None,
+    };
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("batch_500_json", |b| {
+        b.iter(|| assert_eq!(ingest.handle(black_box(&batch)).status, 200))
+    });
     g.finish();
+}
+
+/// The params of `REALISTIC` as a JSON object.
+fn realistic_object() -> String {
+    let mut out = Vec::new();
+    encode_query_into(REALISTIC, Mode::Flat, &LIMITS, &mut out, |_, _| {}).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 criterion_group!(
