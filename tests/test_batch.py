@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.admin import stats
 from support.beacon_server import BeaconServer
@@ -284,3 +285,20 @@ def test_a_spool_over_its_mark_refuses_batches_never_pixels(
     want = [("px", str(i)) for i in range(n + 1)] + [("sb", str(i)) for i in range(n)]
     assert sorted(pixels) == sorted(want)  # every pixel and beacon, once
     assert [e["params"] for e in lines if e["params"]["ev"] == "view"] == sent
+
+
+def test_metrics_keep_batch_events_out_of_requests(srv: BeaconServer) -> None:
+    run = secrets.token_hex(4)
+    assert requests.post(srv.url("/batch"), json=events(run, 30), timeout=10).status_code == 200
+    text = requests.get(f"http://127.0.0.1:{srv.admin_port}/metrics", timeout=10).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    counts = {
+        s.labels["counter"]: s.value
+        for s in families["beacon_flavor_counts"].samples
+        if s.labels["flavor"] == "default" and s.name.endswith("_total")
+    }
+    assert counts["batch_events"] >= 30 and counts["batch_requests"] >= 1
+    outcomes = {s.labels["outcome"] for s in families["beacon_requests"].samples}
+    assert "accepted" in outcomes and not outcomes & {"batch_events", "batch_requests"}
+    schema = requests.get(f"http://127.0.0.1:{srv.admin_port}/stats/schema", timeout=10).json()
+    assert "batch_events" in schema["flavor_counters"]

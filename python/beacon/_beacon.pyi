@@ -10,6 +10,7 @@ __all__ = [
     "CODE_CORS",
     "CODE_HEAD",
     "CODE_PREFLIGHT",
+    "EXTRA_COUNTERS",
     "HEADER_NAMES",
     "METHODS",
     "Ingest",
@@ -50,6 +51,9 @@ CODE_BATCH: int
 row of `BATCH_ANSWERS`."""
 BATCH_ANSWERS: tuple[tuple[str, str], ...]
 """Per batch answer: the `error` name (row 0: accepted) and the key of its number."""
+EXTRA_COUNTERS: tuple[str, ...]
+"""The keys of a flavor's `stats()` row that are not one request's outcome (batch events,
+multipart file parts skipped, ...)."""
 
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""

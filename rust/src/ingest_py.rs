@@ -256,5 +256,6 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CODE_HEAD", CODE_HEAD)?;
     m.add("CODE_BATCH", CODE_BATCH)?;
     m.add("BATCH_ANSWERS", PyTuple::new(m.py(), BATCH_ANSWERS)?)?;
+    m.add("EXTRA_COUNTERS", PyTuple::new(m.py(), EXTRA_COUNTERS)?)?;
     m.add_class::<PyIngest>()
 }

@@ -14,6 +14,11 @@ const COUNTERS = new Set([
   "connections.total", "connections.refused", "gc.pauses", "gc.pause_total_us",
 ]);
 
+// Keys of a flavor's counts that are not one request's outcome (/stats/schema
+// `flavor_counters`: batch events, multipart file parts skipped, ...): never added up as
+// requests. Filled by dashboard.js from the schema.
+export const notOutcomes = new Set();
+
 // Backend figures: the stats schema (/stats/schema) says which are counters. Without it,
 // a backend number is shown as it is (a gauge): never a wrong rate.
 export function kindOf(path, schema) {
@@ -121,7 +126,7 @@ function addFlavorTotals(doc, v) {
     let total = 0;
     let any = false;
     for (const [outcome, n] of Object.entries(row)) {
-      if (typeof n !== "number") continue;
+      if (typeof n !== "number" || notOutcomes.has(outcome)) continue;
       const rate = v[`flavors.${name}.${outcome}`];
       if (rate === null || rate === undefined) continue;
       total += rate;
