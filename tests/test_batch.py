@@ -20,7 +20,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.admin import stats
-from support.beacon_server import BeaconServer
+from support.beacon_server import BeaconServer, free_port
 from support.clients.curl import curl, transfer
 
 ORIGIN = "https://app.example"
@@ -302,3 +302,34 @@ def test_metrics_keep_batch_events_out_of_requests(srv: BeaconServer) -> None:
     assert "accepted" in outcomes and not outcomes & {"batch_events", "batch_requests"}
     schema = requests.get(f"http://127.0.0.1:{srv.admin_port}/stats/schema", timeout=10).json()
     assert "batch_events" in schema["flavor_counters"]
+
+
+def test_the_kafka_spools_mark_counts_too(tmp_path: Path) -> None:
+    """Kafka unreachable: its failed deliveries fill its spool past its mark, and batches
+    get 503 while the file backend (no mark) and the pixels go on."""
+    config = {
+        "backends": {
+            "file": {"flush_interval_ms": 20},
+            "kafka": {
+                "enabled": True,
+                "bootstrap_servers": f"127.0.0.1:{free_port()}",  # nothing listens
+                "producer": {"message.timeout.ms": 300},
+                "spool_high_water_bytes": 2048,
+            },
+        },
+    }
+    with BeaconServer(tmp_path, config) as srv:
+        n = 0
+        while kafka_spool_bytes(srv) <= 2048:
+            for _ in range(20):
+                assert requests.get(srv.url(f"/track?ev=px&n={n}"), timeout=10).status_code == 200
+                n += 1
+            time.sleep(0.1)
+        r = requests.post(srv.url("/batch"), json=[{"ev": "view"}], timeout=10)
+        assert (r.status_code, r.headers["Retry-After"]) == (503, "5")
+        wait_for(lambda: len(srv.lines()) == n, "the file backend took every pixel")
+
+
+def kafka_spool_bytes(srv: BeaconServer) -> int:
+    n: int = stats(srv.admin_port)["backends"]["kafka"]["spool_bytes"]
+    return n
