@@ -110,7 +110,7 @@ fn element_refusal(r: Refusal) -> (Outcome, Reason) {
             (Outcome::Malformed, Reason::TooManyParams)
         }
         Refusal::Malformed(QueryError::TooDeep { .. }) => (Outcome::Malformed, Reason::TooDeep),
-        // Not from a parsed object: its dedup value is looked up later.
+        // Neither comes from an object render_event was given (it looks no dedup value up).
         Refusal::Malformed(_) | Refusal::Duplicate => (Outcome::Malformed, Reason::InvalidJson),
     }
 }
