@@ -70,3 +70,22 @@ BODY = [
               (ROOT / "rust/src/body/testdata/hello.br").read_bytes(), max_=20),
 ]
 write("body", BODY)
+
+
+def batch_seed(selector: int, body: bytes, max_events: int = 5, max_params: int = 8) -> bytes:
+    """fuzz/fuzz_targets/batch.rs input: selector, max_events, max_params, then the body."""
+    return bytes([selector, max_events, max_params]) + body
+
+
+JSON, NDJSON, TEXT, NONE, GZ, REQUIRE, DEDUP, IDS = 0, 1, 2, 3, 4, 8, 16, 32
+BATCH = [
+    batch_seed(JSON | IDS, b'[{"ev":"view","n":1},{"ev":"click","x":{"y":[1,2]}}]'),
+    batch_seed(NDJSON | REQUIRE, b'{"ev":"a"}\r\n\n{"ev":""}\n{"ev":3}\n'),
+    batch_seed(TEXT | DEDUP, b'[{"eid":"1"},{"eid":"1"},{"eid":"2"}]'),
+    batch_seed(NONE | GZ | IDS, b'{"a":"\\u00e9\\n"}\n{"b":null}'),
+    batch_seed(JSON | REQUIRE, b'[{"ev":"v"},[1],{"ev":"w"}]'),
+    batch_seed(JSON, b"[{},{},{},{},{},{}]"),
+    batch_seed(JSON, b'[{"a":1}] x'),
+    batch_seed(NDJSON, b'{"a":1,"b":2,"c":3}\n{"a":', max_params=2),
+]
+write("batch", BATCH)

@@ -144,8 +144,8 @@ def test_refused_requests_are_kept_whole_and_counted(tmp_path: Path) -> None:
         assert s["flavors"]["shop"]["bad_rows_kept"] == 3
         assert (s["requests"]["bad_rows_kept"], s["requests"]["bad_rows_dropped"]) == (4, 0)
         _, metrics = admin_get(srv.admin_port, "/metrics")
-        assert 'beacon_requests_total{flavor="shop",outcome="bad_rows_kept"} 3.0' in metrics
-        assert 'beacon_requests_total{flavor="",outcome="bad_rows_kept"} 1.0' in metrics
+        assert 'beacon_flavor_counts_total{flavor="shop",counter="bad_rows_kept"} 3.0' in metrics
+        assert 'beacon_flavor_counts_total{flavor="",counter="bad_rows_kept"} 1.0' in metrics
         # Only the accepted request is an event (written by the next flush, maybe not yet).
         assert wait_for(lambda: srv.lines("shop")) and [e["params"] for e in srv.lines("shop")] == [
             {"ev": "view", "uid": "7"}

@@ -129,11 +129,17 @@ def test_every_restart_only_key_is_found_kept_and_named() -> None:
             "spool_dir": "spool2",
             "ring_capacity": 1024,
             "backends": {
-                "file": {"enabled": False, "flush_interval_ms": 5, "fsync_interval_ms": 7},
+                "file": {
+                    "enabled": False,
+                    "flush_interval_ms": 5,
+                    "fsync_interval_ms": 7,
+                    "spool_high_water_bytes": 1 << 20,
+                },
                 "kafka": {
                     "enabled": True,
                     "bootstrap_servers": "k:9092",
                     "producer": {"acks": "1"},
+                    "spool_high_water_bytes": 1 << 20,
                 },
             },
             "debug": {"tracemalloc": True, "enabled": True},
@@ -160,3 +166,30 @@ def test_every_restart_only_key_is_found_kept_and_named() -> None:
         }
     )
     assert split_restart(running, running) == (running, [])
+
+
+def test_batch_settings() -> None:
+    cfg = parse_config({})
+    assert (cfg.batch_paths, cfg.limits.max_batch_events) == (("/batch",), 500)
+    assert cfg.file.spool_high_water_bytes is None and cfg.kafka.spool_high_water_bytes is None
+    cfg = parse_config({"batch_paths": [], "backends": {"file": {"spool_high_water_bytes": 1}}})
+    assert (cfg.batch_paths, cfg.file.spool_high_water_bytes) == ((), 1)
+    with pytest.raises(ConfigError) as e:
+        parse_config(
+            {
+                "paths": ["/t", "/b"],
+                "batch_paths": ["/b"],
+                "limits": {"max_batch_events": 0},
+                "backends": {"kafka": {"spool_high_water_bytes": -5}},
+            }
+        )
+    assert sorted(e.value.problems) == [
+        "backends.kafka.spool_high_water_bytes: expected a positive integer, got -5",
+        "limits.max_batch_events: expected a positive integer, got 0",
+    ], e.value.problems
+    with pytest.raises(ConfigError) as e:
+        parse_config({"paths": ["/t", "/b"], "batch_paths": ["/b"]})
+    assert e.value.problems == ["batch_paths: '/b' is in paths too: a path is one or the other"]
+    with pytest.raises(ConfigError) as e:
+        parse_config({"batch_paths": ["batch"]})
+    assert "batch_paths: expected absolute paths" in e.value.problems[0]

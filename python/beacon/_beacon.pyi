@@ -6,9 +6,12 @@ from typing import Any, Literal, final
 
 __all__ = [
     "BAD_ROWS_FLAVOR",
+    "BATCH_ANSWERS",
+    "CODE_BATCH",
     "CODE_CORS",
     "CODE_HEAD",
     "CODE_PREFLIGHT",
+    "EXTRA_COUNTERS",
     "HEADER_NAMES",
     "METHODS",
     "Ingest",
@@ -46,6 +49,14 @@ CODE_PREFLIGHT: int
 CODE_HEAD: int
 BAD_ROWS_FLAVOR: str
 """The pseudo-flavor of bad rows: their directory under `data_dir` (README "Bad rows")."""
+CODE_BATCH: int
+"""A batch answer: bits 20-51 of the code hold its number + 1 (0: none), bits 52-59 its
+row of `BATCH_ANSWERS`."""
+BATCH_ANSWERS: tuple[tuple[str, str], ...]
+"""Per batch answer: the `error` name (row 0: accepted) and the key of its number."""
+EXTRA_COUNTERS: tuple[str, ...]
+"""The keys of a flavor's `stats()` row that are not one request's outcome (batch events,
+multipart file parts skipped, ...)."""
 
 def is_valid_timezone(name: str) -> bool:
     """True if `name` is an IANA time zone the native core knows."""
@@ -77,11 +88,13 @@ class Ingest:
         """Handles one request: `method` an index into `METHODS` (4: any other), `target`
         as sent (origin- or absolute-form), `headers` the values of `HEADER_NAMES` in order
         (None: absent), `body` the POST body as received. Returns the status in the low 16
-        bits, with `CODE_CORS` (echo the Origin) and `CODE_PREFLIGHT` (add the preflight
-        headers) or-ed in. Counts the outcome per flavor."""
+        bits, with `CODE_CORS` (echo the Origin), `CODE_PREFLIGHT` (add the preflight
+        headers), `CODE_HEAD` and `CODE_BATCH` (a batch answer's body, above the flags)
+        or-ed in. Counts the outcome per flavor."""
     def request_raw(self, data: bytes, peer: bytes | None) -> int:
         """The fast path, for a read that is one whole request the HTTP parser accepted:
-        the code as `request()` gives it, or -1 when the read needs the full parser. With
+        the code as `request()` gives it, or -1 when the read needs the full parser (a batch
+        path's request always does). With
         `CODE_CORS`, bits 20-39 hold where the `Origin` value starts in `data` and bits
         40-59 its length."""
     def handle(self, target: bytes, host: bytes | None = None) -> int:

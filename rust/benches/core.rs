@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the Rust core: the query encoders, the event envelope, the ring,
-//! POST body decoding and one whole request through `Ingest`. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
-
+//! POST body decoding and the whole request path (`Ingest::handle_raw` on the load
+//! benchmark's request shapes), and refusals kept as bad rows. `cargo bench --manifest-path rust/Cargo.toml` (also run by `make bench`).
 use _beacon::body::encoding::{decode_into, ContentEncoding};
 use _beacon::body::multipart::to_query;
 use _beacon::clock::{parse_tz, Day, Stamper};
@@ -9,7 +9,7 @@ use _beacon::envelope::{build_event, Meta, Params};
 use _beacon::event::Event;
 use _beacon::event_id::{write_id, IdGen};
 use _beacon::flavor::{Flavor, FlavorOptions, HostMap};
-use _beacon::ingest::{BadRows, Headers, Ingest, RawLimits, Request, RowLimits};
+use _beacon::ingest::{BadRows, Batches, Headers, Ingest, Method, RawLimits, Request, RowLimits};
 use _beacon::privacy::IpMode;
 use _beacon::query::{encode_query_into, Limits, Mode};
 use _beacon::ring::BackendQueue;
@@ -186,13 +186,26 @@ fn body(c: &mut Criterion) {
     g.finish();
 }
 
-/// One browser GET through the fast path: scan, route, build the event, queue it (popped
-/// again, as the backend's thread would).
-fn ingest_raw(c: &mut Criterion) {
+/// A request shape of the load benchmark (bench/load/requests/), rendered as
+/// bench/load/shapes.py renders it: CRLF line ends, the Host and Content-Length filled in.
+fn shape(text: &str) -> Vec<u8> {
+    let (head, body) = text
+        .split_once("\n\n")
+        .expect("a blank line after the headers");
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    let head = head
+        .replace("@HOST@", "127.0.0.1")
+        .replace("@LENGTH@", &body.len().to_string());
+    format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n")).into_bytes()
+}
+
+/// One request from its bytes to the event, as the server's fast path takes it (no
+/// backend: the event is built and dropped), with the config's defaults.
+fn request_path(c: &mut Criterion) {
     let opts = FlavorOptions {
         mode: Mode::Flat,
         required: Vec::new(),
-        key_param: Some("uid".into()),
+        key_param: None,
         ip: IpMode::Off,
         user_agent: false,
         referer: false,
@@ -200,39 +213,71 @@ fn ingest_raw(c: &mut Criterion) {
         json_bodies: false,
         dedup_param: None,
         dedup_ttl_ms: 0,
-        dedup_max_entries: 1,
+        dedup_max_entries: 0,
         origins: Origins::new(&["https://www.example.gr"]),
         event_id: true,
     };
-    let zone = Stamper::new(parse_tz("Europe/Athens").unwrap());
-    let mut hosts = HostMap::new(None);
-    hosts.insert("www.example.gr", 0);
-    let flavor = Flavor::new("skroutz.gr", zone, opts);
-    let mut ingest = Ingest::new(vec![flavor], hosts, vec!["/track".into()], LIMITS, 65536);
-    ingest.raw_limits = RawLimits {
-        header_bytes: 16384,
-        target_bytes: 9216,
-        body_bytes: 65536,
-    };
-    let spool = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-spool");
-    let backend = Arc::new(Backend::new("bench", 1024, &spool, vec!["skroutz.gr".into()]).unwrap());
-    ingest.backends.push(backend.clone());
-    let mut req = b"GET /track?".to_vec();
-    req.extend_from_slice(REALISTIC);
-    req.extend_from_slice(
-        b" HTTP/1.1\r\nHost: www.example.gr\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n\
-        Origin: https://www.example.gr\r\nAccept: image/*\r\n\r\n",
+    let flavor = Flavor::new("default", Stamper::new(parse_tz("UTC").unwrap()), opts);
+    let mut ingest = Ingest::new(
+        vec![flavor],
+        HostMap::new(Some(0)),
+        vec!["/track".into()],
+        LIMITS,
+        1 << 20, // room for the batch below; the pixels' bodies are bounded by `raw_limits`
     );
-    let (accepted, _) = ingest.handle_raw(&req, None).unwrap();
-    assert_eq!((accepted.status, accepted.cors), (200, true));
-    backend.queue.pop().unwrap();
-    c.bench_function("ingest/handle_raw_browser_get", |b| {
-        b.iter(|| {
-            let v = ingest.handle_raw(black_box(&req), None).unwrap();
-            black_box(backend.queue.pop());
-            v
-        })
+    ingest.raw_limits = RawLimits {
+        header_bytes: 16 << 10,
+        target_bytes: LIMITS.max_bytes + 1024,
+        body_bytes: 64 << 10,
+    };
+    let mut g = c.benchmark_group("request");
+    for (name, text) in [
+        (
+            "bare_get",
+            include_str!("../../bench/load/requests/bare.http"),
+        ),
+        (
+            "browser_get",
+            include_str!("../../bench/load/requests/browser.http"),
+        ),
+        (
+            "beacon_post",
+            include_str!("../../bench/load/requests/post.http"),
+        ),
+    ] {
+        let req = shape(text);
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(ingest.handle_raw(black_box(&req), None)).unwrap())
+        });
+    }
+    // A batch of 500 events (the full parser's call), each the realistic query's params as
+    // a JSON object: per event, compare with build_event/realistic_300b_with_id.
+    ingest.batch = Batches::new(&["/batch"], 500);
+    let element = realistic_object();
+    let body = format!("[{}]", vec![element; 500].join(",")).into_bytes();
+    let batch = Request {
+        method: Method::Post,
+        target: b"/batch",
+        headers: Headers {
+            host: Some(b"127.0.0.1"),
+            content_type: Some(b"application/json"),
+            ..Headers::default()
+        },
+        body: Some(&body),
+        peer: None,
+    };
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("batch_500_json", |b| {
+        b.iter(|| assert_eq!(ingest.handle(black_box(&batch)).status, 200))
     });
+    g.finish();
+}
+
+/// The params of `REALISTIC` as a JSON object.
+fn realistic_object() -> String {
+    let mut out = Vec::new();
+    encode_query_into(REALISTIC, Mode::Flat, &LIMITS, &mut out, |_, _| {}).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 /// The whole request path of one GET (`Ingest::handle`), accepted or refused: route, parse,
@@ -314,5 +359,14 @@ Chrome/131.0.0.0 Safari/537.36";
     let _ = std::fs::remove_dir_all(&spool);
 }
 
-criterion_group!(benches, encoders, envelope, event_id, ring, body, ingest_raw, ingest);
+criterion_group!(
+    benches,
+    encoders,
+    envelope,
+    event_id,
+    ring,
+    body,
+    request_path,
+    ingest
+);
 criterion_main!(benches);

@@ -8,7 +8,7 @@
 use crate::clock::{parse_tz, Stamper};
 use crate::cors::Origins;
 use crate::flavor::{Flavor, FlavorOptions, HostMap};
-use crate::ingest::{BadRows, DayFiles, RawLimits, RowLimits, Settings, BAD_ROWS_FLAVOR};
+use crate::ingest::{BadRows, Batches, DayFiles, RawLimits, RowLimits, Settings, BAD_ROWS_FLAVOR};
 use crate::privacy::{Cidr, IpMode};
 use crate::query::{Limits, Mode};
 use crate::sinks::file::FileSinkConfig;
@@ -45,6 +45,7 @@ pub struct LimitsCfg {
     max_params: usize,
     max_depth: usize,
     pub max_body_bytes: usize,
+    pub max_batch_events: usize,
     max_header_bytes: usize,
     max_target_bytes: usize,
 }
@@ -54,11 +55,13 @@ pub struct FileCfg {
     pub enabled: bool,
     flush_interval_ms: u64,
     fsync_interval_ms: Option<u64>,
+    pub spool_high_water_bytes: Option<u64>,
 }
 
 #[derive(FromPyObject)]
 pub struct KafkaCfg {
     pub enabled: bool,
+    pub spool_high_water_bytes: Option<u64>,
 }
 
 #[derive(FromPyObject)]
@@ -80,6 +83,7 @@ pub struct Cfg {
     pub flavors: Vec<FlavorCfg>,
     pub default_flavor: Option<String>,
     pub paths: Vec<String>,
+    pub batch_paths: Vec<String>,
     pub ring_capacity: usize,
     pub limits: LimitsCfg,
     pub trusted_proxies: Vec<String>,
@@ -112,6 +116,7 @@ impl Cfg {
             flavors: flavors.collect::<PyResult<_>>()?,
             hosts: self.hosts()?,
             paths: self.paths.clone(),
+            batch: self.batches(),
             limits: self.query_limits(),
             max_body_bytes: self.limits.max_body_bytes,
             raw_limits: self.raw_limits(),
@@ -158,7 +163,11 @@ impl Cfg {
         }
     }
 
-    fn trusted_proxies(&self) -> PyResult<Vec<Cidr>> {
+    pub fn batches(&self) -> Batches {
+        Batches::new(&self.batch_paths, self.limits.max_batch_events)
+    }
+
+    pub fn trusted_proxies(&self) -> PyResult<Vec<Cidr>> {
         self.trusted_proxies
             .iter()
             .map(|p| Cidr::parse(p).ok_or_else(|| unchecked("trusted proxy", p)))

@@ -2,8 +2,8 @@
 
 use crate::config_py::Cfg;
 use crate::ingest::{
-    CountRow, Headers, Ingest, Method, Request, Slot, BAD_ROWS_FLAVOR, CODE_CORS, CODE_HEAD,
-    CODE_PREFLIGHT, EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
+    CountRow, Headers, Ingest, Method, Request, Slot, BAD_ROWS_FLAVOR, BATCH_ANSWERS, CODE_BATCH,
+    CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, EXTRA_COUNTERS, HEADER_NAMES, METHODS, OUTCOMES,
 };
 use crate::sinks::file::FileSink;
 use crate::sinks::kafka::py::PyKafkaSink;
@@ -105,16 +105,19 @@ impl PyIngest {
         let names: Vec<String> = self.ingest.slots().iter().map(|s| s.name.clone()).collect();
         if cfg.file.enabled {
             let spool = cfg.spool_dir.join("file");
-            let backend = Arc::new(
-                Backend::new("file", cfg.ring_capacity, &spool, names.clone()).map_err(err)?,
-            );
+            let mut backend =
+                Backend::new("file", cfg.ring_capacity, &spool, names.clone()).map_err(err)?;
+            backend.spool_high_water = cfg.file.spool_high_water_bytes;
+            let backend = Arc::new(backend);
             self.file_sink = Some(FileSink::start(backend.clone(), cfg.file_sink()).map_err(err)?);
             self.ingest.backends.push(backend);
         }
         if cfg.kafka.enabled {
             let spool = cfg.spool_dir.join("kafka");
-            let backend =
-                Arc::new(Backend::new("kafka", cfg.ring_capacity, &spool, names).map_err(err)?);
+            let mut backend =
+                Backend::new("kafka", cfg.ring_capacity, &spool, names).map_err(err)?;
+            backend.spool_high_water = cfg.kafka.spool_high_water_bytes;
+            let backend = Arc::new(backend);
             self.kafka = Some(PyKafkaSink::create(py, backend.clone())?);
             self.ingest.backends.push(backend);
         }
@@ -125,9 +128,9 @@ impl PyIngest {
 
     /// One request: `method` an index into `METHODS` (4: any other), `target` as sent,
     /// `headers` the values of `HEADER_NAMES` in order (None: absent), `body` the POST
-    /// body as received. Returns `Verdict::code()`: the status in the low 16 bits, and
-    /// `CODE_CORS` / `CODE_PREFLIGHT` for the headers to add. The hot path: positional
-    /// arguments only.
+    /// body as received. Returns `Verdict::code()`: the status in the low 16 bits,
+    /// `CODE_CORS` / `CODE_PREFLIGHT` for the headers to add, and with `CODE_BATCH` a batch
+    /// answer's body (see `outcome.rs`). The hot path: positional arguments only.
     fn request(
         &mut self,
         method: u8,
@@ -135,7 +138,7 @@ impl PyIngest {
         headers: &Bound<'_, PyList>,
         body: Option<&[u8]>,
         peer: Option<&[u8]>,
-    ) -> PyResult<u32> {
+    ) -> PyResult<u64> {
         let ingest = self.running()?;
         let slots = slots(headers);
         let req = request(method, target, &slots, body, peer);
@@ -159,7 +162,8 @@ impl PyIngest {
             Some(o) => ((o.len() as i64) << 40) | ((o.start as i64) << 20),
             None => 0,
         };
-        Ok(i64::from(v.code()) | span)
+        // Never a batch answer (those take the full parser): the code fits in 20 bits.
+        Ok(v.code() as i64 | span)
     }
 
     /// A GET of `target` with only a Host header; returns the status (tests, tools).
@@ -184,7 +188,7 @@ impl PyIngest {
         method: u8,
         target: &[u8],
         headers: &Bound<'_, PyList>,
-    ) -> PyResult<u32> {
+    ) -> PyResult<u64> {
         let ingest = self.running()?;
         let slots = slots(headers);
         let req = request(method, target, &slots, None, None);
@@ -307,5 +311,8 @@ pub fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CODE_PREFLIGHT", CODE_PREFLIGHT)?;
     m.add("CODE_HEAD", CODE_HEAD)?;
     m.add("BAD_ROWS_FLAVOR", BAD_ROWS_FLAVOR)?;
+    m.add("CODE_BATCH", CODE_BATCH)?;
+    m.add("BATCH_ANSWERS", PyTuple::new(m.py(), BATCH_ANSWERS)?)?;
+    m.add("EXTRA_COUNTERS", PyTuple::new(m.py(), EXTRA_COUNTERS)?)?;
     m.add_class::<PyIngest>()
 }

@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
-from beacon._beacon import __git_sha__, backend_stats
+from beacon._beacon import EXTRA_COUNTERS, __git_sha__, backend_stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -43,6 +43,7 @@ class SnapshotCollector:
     def collect(self) -> Iterator[Metric]:
         yield from self._server()
         yield self._requests()
+        yield self._flavor_counts()
         yield from self._backends()
         yield from self._gc()
 
@@ -94,10 +95,27 @@ class SnapshotCollector:
         flavors: dict[str, dict[str, int]] = s["flavors"]
         for flavor, row in flavors.items():
             for outcome, n in row.items():
-                family.add_metric([flavor, outcome], n)
+                if outcome not in EXTRA_COUNTERS:
+                    family.add_metric([flavor, outcome], n)
         for outcome, n in s["requests"].items():
-            counted = sum(row.get(outcome, 0) for row in flavors.values())
-            family.add_metric(["", outcome], n - counted)
+            if outcome not in EXTRA_COUNTERS:
+                counted = sum(row.get(outcome, 0) for row in flavors.values())
+                family.add_metric(["", outcome], n - counted)
+        return family
+
+    def _flavor_counts(self) -> Metric:
+        """Per-flavor counts that are not requests (a batch's events would swamp them)."""
+        family = CounterMetricFamily(
+            "beacon_flavor_counts",
+            "Per flavor, counts beside the request outcomes: batch_requests (requests on a "
+            "batch path), batch_events (events stored from batches), batch_duplicates, "
+            "multipart_file_skipped, bad_rows_kept, bad_rows_dropped.",
+            labels=["flavor", "counter"],
+        )
+        flavors: dict[str, dict[str, int]] = self.stats["flavors"]
+        for flavor, row in flavors.items():
+            for counter in EXTRA_COUNTERS:
+                family.add_metric([flavor, counter], row.get(counter, 0))
         return family
 
     def _backends(self) -> Iterator[Metric]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from beacon import __version__
-from beacon._beacon import __build_epoch__, __git_sha__
+from beacon._beacon import EXTRA_COUNTERS, __build_epoch__, __git_sha__
 from beacon.admin import dashboard, metrics, stats
 from beacon.http.responses import REASONS
 
@@ -63,12 +63,13 @@ def stats_route(view: AdminView) -> tuple[int, str, bytes]:
 
 def stats_schema(view: AdminView) -> tuple[int, str, bytes]:
     """What each backend figure is (rust/src/sinks/stats.rs): the dashboard draws counters as
-    rates and gauges as they are, without a list of its own."""
+    rates and gauges as they are, without a list of its own; and which keys of a flavor's
+    counts are not request outcomes (it does not add them up as requests)."""
     rows = [
         {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
         for key, metric, kind, help_, only in metrics.BACKEND_STATS
     ]
-    return _json({"backend": rows})
+    return _json({"backend": rows, "flavor_counters": list(EXTRA_COUNTERS)})
 
 
 def metrics_route(view: AdminView) -> tuple[int, str, bytes]:

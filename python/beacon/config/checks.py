@@ -153,6 +153,10 @@ def _paths(value: Any) -> tuple[str, ...]:
     return paths
 
 
+def _batch_paths(value: Any) -> tuple[str, ...]:
+    return () if value == [] else _paths(value)
+
+
 def _directory(value: Any) -> Path:
     return Path(_text("a directory path")(value))
 
@@ -183,6 +187,7 @@ RequiredParams = Annotated[tuple[str, ...], Check(_required_params)]
 Origins = Annotated[tuple[str, ...], Check(_origins)]
 Cidrs = Annotated[tuple[str, ...], Check(_cidrs)]
 Paths = Annotated[tuple[str, ...], Check(_paths)]
+BatchPaths = Annotated[tuple[str, ...], Check(_batch_paths)]
 Directory = Annotated[Path, Check(_directory)]
 OptionalDirectory = Annotated[Path | None, Check(_optional(_directory))]
 ListenAddress = Annotated[Address, Check(address)]

@@ -167,6 +167,8 @@ def _settled(cfg: Config) -> list[str]:
             f"admin_listen: {cfg.admin_listen.host} is not a loopback address; the admin "
             "listener exposes internals: set allow_public_admin to true to bind it anyway"
         )
+    for path in sorted(set(cfg.paths) & set(cfg.batch_paths)):
+        problems.append(f"batch_paths: {path!r} is in paths too: a path is one or the other")
     if cfg.admin_listen == cfg.listen:
         problems.append("admin_listen: must differ from listen: admin routes are never public")
     return problems

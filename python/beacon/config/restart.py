@@ -20,9 +20,11 @@ RESTART_KEYS: tuple[str, ...] = (
     "backends.file.enabled",
     "backends.file.flush_interval_ms",
     "backends.file.fsync_interval_ms",
+    "backends.file.spool_high_water_bytes",
     "backends.kafka.enabled",
     "backends.kafka.bootstrap_servers",
     "backends.kafka.producer",
+    "backends.kafka.spool_high_water_bytes",
     "debug.tracemalloc",
     # Bad rows have their slot (directory, topic) and their limiter from the start.
     "bad_rows",

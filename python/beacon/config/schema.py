@@ -10,6 +10,7 @@ from pathlib import Path
 
 from beacon.config.checks import (
     Address,
+    BatchPaths,
     Boolean,
     Cidrs,
     Directory,
@@ -76,6 +77,8 @@ class FileBackendConfig(SpoolWatch):
     enabled: Boolean = True
     flush_interval_ms: PositiveInt = 1000
     fsync_interval_ms: OptionalPositiveInt = None
+    # Batches get 503 while the spool holds more (README "The batch endpoint"); none: never.
+    spool_high_water_bytes: OptionalPositiveInt = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class KafkaBackendConfig(SpoolWatch):
     enabled: Boolean = False
     bootstrap_servers: String = ""
     producer: ProducerSettings = field(default_factory=dict)
+    spool_high_water_bytes: OptionalPositiveInt = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class LimitsConfig:
     max_header_bytes: PositiveInt = 16384
     max_request_bytes: PositiveInt = 65536
     max_body_bytes: PositiveInt = 65536
+    max_batch_events: PositiveInt = 500
     max_connections: PositiveInt = 20000
     header_timeout_s: Positive = 10.0
     idle_timeout_s: Positive = 60.0
@@ -150,6 +155,8 @@ class Config:
     default_flavor: FlavorRef = "default"
     flavors: tuple[FlavorConfig, ...] = (FlavorConfig("default"),)
     paths: Paths = ("/track",)
+    # The batch endpoint (README "The batch endpoint"); `[]`: none.
+    batch_paths: BatchPaths = ("/batch",)
     ring_capacity: PositiveInt = 65536
     backends: BackendsConfig = BackendsConfig()
     limits: LimitsConfig = LimitsConfig()

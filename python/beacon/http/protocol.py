@@ -23,7 +23,7 @@ import asyncio
 
 import httptools
 
-from beacon._beacon import CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, HEADER_NAMES, METHODS
+from beacon._beacon import CODE_BATCH, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, HEADER_NAMES, METHODS
 from beacon.http.responses import (
     CONTINUE,
     H2_PREFACE,
@@ -349,10 +349,13 @@ class TrackProtocol(asyncio.Protocol):
             self._closing = True
 
     def _answer(self, code: int, keep_alive: bool, origin: bytes | None) -> None:
-        """An answer with flags (CORS, preflight, HEAD) or a refusal: refusals carry a
-        request id."""
+        """An answer with flags (CORS, preflight, HEAD, a batch's body) or a refusal:
+        refusals carry a request id."""
         m = keep_alive * 2 + (code & CODE_HEAD != 0)
-        if origin is not None and code & _ECHO:
+        if code & CODE_BATCH:
+            echo = origin.strip(b" \t") if origin is not None and code & CODE_CORS else None
+            response = self._responses.batch(code, m, echo)
+        elif origin is not None and code & _ECHO:
             # Echoed as Rust compared it: without surrounding whitespace.
             response = self._responses.with_cors(code, m, origin.strip(b" \t"))
         else:

@@ -1,14 +1,16 @@
 """Prebuilt response bytes. Nothing is formatted for an accepted request: the table is
 rebuilt once a second (for the Date header) and requests index into it. Answers with
 CORS headers are built once per origin and second (`ResponseTable.with_cors`); error
-answers, off the hot path, splice a request id into a prebuilt one."""
+answers, off the hot path, splice a request id into a prebuilt one. A batch answer
+(`CODE_BATCH`) is a prebuilt head and a short JSON body written per request
+(`ResponseTable.batch`)."""
 
 from __future__ import annotations
 
 import struct
 from email.utils import formatdate
 
-from beacon._beacon import CODE_CORS, CODE_PREFLIGHT
+from beacon._beacon import BATCH_ANSWERS, CODE_CORS, CODE_PREFLIGHT
 
 # The 43-byte 1x1 transparent GIF (GIF89a, one transparent palette entry).
 TRANSPARENT_GIF = (
@@ -64,6 +66,26 @@ PREFLIGHT_HEADERS = (
 CORS_CACHE_MAX = 1024
 
 
+#: Per batch answer (rust/src/ingest/batch.rs `BATCH_ANSWERS`): its error name and the key
+#: of its number. A batch code holds the row in bits 52-59, the number + 1 in bits 20-51.
+_BATCH_ANSWERS = tuple((name.encode(), key.encode()) for name, key in BATCH_ANSWERS)
+_BACKPRESSURE = [name for name, _ in BATCH_ANSWERS].index("backpressure")
+
+
+def batch_answer(code: int) -> tuple[bytes, bytes]:
+    """A batch code's extra headers and JSON body: `{"accepted":n}`, or the error's name
+    with its number (element index, limit, seconds) when it has one."""
+    row = code >> 52 & 0xFF
+    n = (code >> 20 & 0xFFFFFFFF) - 1
+    name, key = _BATCH_ANSWERS[row]
+    if row == 0:
+        return b"", b'{"accepted":%d}' % n
+    if n < 0:
+        return b"", b'{"error":"%s"}' % name
+    extra = b"Retry-After: %d\r\n" % n if row == _BACKPRESSURE else b""
+    return extra, b'{"error":"%s","%s":%d}' % (name, key, n)
+
+
 def cors_headers(origin: bytes) -> bytes:
     # The origin is echoed rather than `*`: sendBeacon sends credentials, and browsers
     # refuse `*` with credentials.
@@ -73,9 +95,19 @@ def cors_headers(origin: bytes) -> bytes:
     )
 
 
+def _status_lines(status: int, date: str) -> list[str]:
+    return [f"HTTP/1.1 {status} {REASONS[status]}", "Server: beacon", f"Date: {date}"]
+
+
+def _connection(keep_alive: bool) -> str:
+    # Said either way: an HTTP/1.0 client keeps the connection only when told so, and an
+    # HTTP/1.1 client that sent `Connection: close` must see it answered.
+    return "Connection: keep-alive" if keep_alive else "Connection: close"
+
+
 def build(status: int, *, head: bool, keep_alive: bool, date: str) -> bytes:
     """One complete response."""
-    lines = [f"HTTP/1.1 {status} {REASONS[status]}", "Server: beacon", f"Date: {date}"]
+    lines = _status_lines(status, date)
     if status == 204:
         body = b""
     else:
@@ -87,11 +119,19 @@ def build(status: int, *, head: bool, keep_alive: bool, date: str) -> bytes:
     lines.append("Cache-Control: no-store")
     if status == 405:
         lines.append("Allow: GET, HEAD, POST, OPTIONS")
-    # Said either way: an HTTP/1.0 client keeps the connection only when told so, and an
-    # HTTP/1.1 client that sent `Connection: close` must see it answered.
-    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
+    lines.append(_connection(keep_alive))
     head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
     return head_bytes if head else head_bytes + body
+
+
+def build_batch_head(status: int, *, keep_alive: bool, date: str) -> bytes:
+    """The head of a batch answer up to its Content-Length (left to the request)."""
+    lines = _status_lines(status, date)
+    lines += ["Content-Type: application/json", "Cache-Control: no-store"]
+    if status == 405:
+        lines.append("Allow: POST, OPTIONS")
+    lines.append(_connection(keep_alive))
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def with_headers(response: bytes, extra: bytes) -> bytes:
@@ -111,6 +151,7 @@ class ResponseTable:
 
     def __init__(self) -> None:
         self.by_mode: list[dict[int, bytes]] = [{}, {}, {}, {}]
+        self._batch_heads: list[dict[int, bytes]] = [{}, {}]
         self._cors: dict[tuple[int, int, bytes], bytes] = {}
         self.refresh()
 
@@ -121,10 +162,23 @@ class ResponseTable:
                 self.by_mode[mode(head, keep_alive)] = {
                     s: build(s, head=head, keep_alive=keep_alive, date=date) for s in STATUSES
                 }
+            self._batch_heads[keep_alive] = {
+                s: build_batch_head(s, keep_alive=keep_alive, date=date) for s in STATUSES
+            }
         self._cors.clear()
 
     def get(self, status: int, *, head: bool = False, keep_alive: bool = True) -> bytes:
         return self.by_mode[mode(head, keep_alive)][status]
+
+    def batch(self, code: int, m: int, origin: bytes | None) -> bytes:
+        """The answer for a batch code (`CODE_BATCH`) in mode `m`, echoing `origin` if
+        given (the code says CORS)."""
+        extra, body = batch_answer(code)
+        if origin is not None:
+            extra = cors_headers(origin) + extra
+        head = self._batch_heads[m >> 1][code & 0xFFFF]
+        response = head + extra + b"Content-Length: %d\r\n\r\n" % len(body)
+        return response if m & 1 else response + body
 
     def with_cors(self, code: int, m: int, origin: bytes) -> bytes:
         """The answer for a request code (`Ingest.request`) with CORS flags, for `origin`."""

@@ -1,10 +1,12 @@
-//! POST bodies: undoing their content coding (`encoding`) and turning a
-//! `multipart/form-data` body into a query string the query encoders take (`multipart`).
+//! POST bodies: undoing their content coding (`encoding`), turning a
+//! `multipart/form-data` body into a query string the query encoders take (`multipart`),
+//! and reading a batch's elements (`elements`).
 //!
-//! Both work on a body the HTTP layer has already read whole and capped; neither grows
+//! All work on a body the HTTP layer has already read whole and capped; none grows
 //! memory past a caller-given limit, whatever the input. Free of pyo3, so `cargo test`
 //! runs them.
 
+pub mod elements;
 pub mod encoding;
 pub mod multipart;
 

@@ -1,8 +1,10 @@
 //! The request path: one call per request turns the raw request (method, target, the few
 //! headers that matter, body) into an event, hands it to every enabled backend, and
 //! returns the answer (`Verdict`), CORS decision included. Counts every outcome per flavor.
+//! A batch path's requests are answered by `batch.rs`.
 
 mod bad_rows;
+mod batch;
 mod outcome;
 mod params;
 mod raw;
@@ -11,8 +13,10 @@ mod settings;
 mod target;
 
 pub use bad_rows::{BadRows, DayFiles, RowLimits, BAD_ROWS_FLAVOR};
+pub use batch::{BatchAnswer, Batches, Reason, BATCH_ANSWERS, RETRY_AFTER_S};
 pub use outcome::{
-    CountRow, Outcome, Verdict, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, EXTRA_COUNTERS, OUTCOMES,
+    CountRow, Outcome, Verdict, CODE_BATCH, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, EXTRA_COUNTERS,
+    OUTCOMES,
 };
 pub use raw::RawLimits;
 pub use request::{Headers, Method, Request, HEADER_NAMES, METHODS};
@@ -50,6 +54,8 @@ pub struct Ingest {
     pub backends: Vec<Arc<Backend>>,
     scratch: Vec<u8>,
     bodies: BodyScratch,
+    /// The batch endpoint (`batch_paths`); none by default.
+    pub batch: Batches,
     /// Injected receipt time for tests and tools; `None` reads the system clock.
     pub fixed_clock_ms: Option<i64>,
     /// The id of the next event, given by a tool (`beacon reprocess`: the bad row's id).
@@ -68,6 +74,8 @@ struct Matched<'a> {
     row: usize,
     query: &'a [u8],
     cors: bool,
+    /// A batch path.
+    batch: bool,
 }
 
 impl Ingest {
@@ -108,6 +116,7 @@ impl Ingest {
             backends: Vec::new(),
             scratch: Vec::with_capacity(1024),
             bodies: BodyScratch::default(),
+            batch: Batches::default(),
             fixed_clock_ms: None,
             fixed_id: None,
             ids: IdGen::new(),
@@ -119,21 +128,29 @@ impl Ingest {
 
     /// Handles one request and counts its outcome.
     pub fn handle(&mut self, req: &Request<'_>) -> Verdict {
+        self.handle_unless_batch(req, false)
+            .expect("batches are passed only when asked")
+    }
+
+    /// `handle`, or with `pass_batch` None for a request on a batch path (left uncounted).
+    fn handle_unless_batch(&mut self, req: &Request<'_>, pass_batch: bool) -> Option<Verdict> {
         if self.panic_target.as_deref() == Some(req.target) {
             panic!("test panic on {:?}", String::from_utf8_lossy(req.target));
         }
         let head = req.method == Method::Head;
         let (row, v) = match self.route(req) {
+            Ok(m) if m.batch && pass_batch => return None,
             Ok(m) => (m.row, self.answer(req, &m)),
             Err((row, v)) => (row, v),
         };
         self.keep_if_refused(req, row, v);
-        self.count(row, Verdict { head, ..v })
+        Some(self.count(row, Verdict { head, ..v }))
     }
 
     /// The fast path: `data` is one whole request the HTTP parser has accepted; `None`
-    /// when it is not plainly one (see `raw.rs`): then the HTTP layer parses it in full
-    /// and calls `handle`. With the verdict comes where in `data` the `Origin` value is,
+    /// when it is not plainly one (see `raw.rs`), or is for a batch path (its answer has a
+    /// body the fast path's code cannot carry): then the HTTP layer parses it in full and
+    /// calls `handle`. With the verdict comes where in `data` the `Origin` value is,
     /// when the answer echoes it.
     pub fn handle_raw(
         &mut self,
@@ -142,7 +159,7 @@ impl Ingest {
     ) -> Option<(Verdict, Option<Range<usize>>)> {
         let mut req = raw::scan(data, &self.raw_limits)?;
         req.peer = peer;
-        let v = self.handle(&req);
+        let v = self.handle_unless_batch(&req, true)?;
         let origin = req.headers.origin.filter(|_| v.cors).map(|o| {
             let start = o.as_ptr() as usize - data.as_ptr() as usize;
             start..start + o.len()
@@ -157,6 +174,9 @@ impl Ingest {
             Ok(m) => m,
             Err((row, v)) => return Some(self.count(row, v)),
         };
+        if m.batch {
+            return self.expect_batch(req, &m).map(|v| self.count(m.row, v));
+        }
         if let Some(v) = self.refuse_method(req, &m) {
             return Some(self.count(m.row, v));
         }
@@ -177,7 +197,7 @@ impl Ingest {
     }
 
     /// Host (or the absolute-form target's authority) picks the flavor, then the path
-    /// must be a tracked one. A 404 is counted for the Host's flavor and carries its CORS
+    /// must be a tracked one or a batch path. A 404 is counted for the Host's flavor and carries its CORS
     /// headers, so a page's `fetch` of a wrong path sees the 404.
     fn route<'r>(&self, req: &Request<'r>) -> Result<Matched<'r>, (usize, Verdict)> {
         let t = target::split(req.target);
@@ -187,7 +207,9 @@ impl Ingest {
             req.headers.origin.is_some_and(|o| origins.allows(o))
         });
         let row = flavor.map_or(self.flavors.len(), usize::from);
-        if !self.paths.iter().any(|p| **p == *t.path) {
+        // The pixel paths first: their requests pay nothing for the batch paths.
+        let batch = !self.paths.iter().any(|p| **p == *t.path);
+        if batch && !self.batch.is_batch_path(t.path) {
             return Err((row, verdict(Outcome::NotFound, 404, cors)));
         }
         if flavor.is_none() {
@@ -197,6 +219,7 @@ impl Ingest {
             row,
             query: t.query,
             cors,
+            batch,
         })
     }
 
@@ -214,6 +237,9 @@ impl Ingest {
     }
 
     fn answer(&mut self, req: &Request<'_>, m: &Matched<'_>) -> Verdict {
+        if m.batch {
+            return self.answer_batch(req, m);
+        }
         if let Some(v) = self.refuse_method(req, m) {
             return v;
         }
@@ -295,6 +321,7 @@ fn verdict(outcome: Outcome, status: u16, cors: bool) -> Verdict {
         cors,
         preflight: false,
         head: false,
+        batch: None,
     }
 }
 

@@ -65,6 +65,33 @@ pub struct BodyScratch {
     joined: Vec<u8>,
 }
 
+impl BodyScratch {
+    /// `raw` with its Content-Encoding undone, at most `max_bytes` (a batch body).
+    pub fn decode<'a>(
+        &'a mut self,
+        raw: &'a [u8],
+        content_encoding: Option<&[u8]>,
+        max_bytes: usize,
+    ) -> Result<&'a [u8], BodyError> {
+        let encoding = ContentEncoding::parse(content_encoding)?;
+        decode(raw, encoding, max_bytes, &mut self.decoded)
+    }
+}
+
+/// `raw` as it is, or decoded into `decoded` when it has a content coding.
+fn decode<'a>(
+    raw: &'a [u8],
+    encoding: ContentEncoding,
+    max_bytes: usize,
+    decoded: &'a mut Vec<u8>,
+) -> Result<&'a [u8], BodyError> {
+    if encoding == ContentEncoding::Identity {
+        return Ok(raw);
+    }
+    body::encoding::decode_into(raw, encoding, max_bytes, decoded)?;
+    Ok(decoded)
+}
+
 /// A POST body's headers as far as reading it goes, checked before the body arrives
 /// (`Expect: 100-continue`): an unknown coding or type, or a bad multipart boundary.
 pub fn check_headers(
@@ -103,12 +130,7 @@ pub fn select<'a>(
     let encoding = ContentEncoding::parse(headers.content_encoding)?;
     let kind = body_type(headers.content_type)?;
     let BodyScratch { decoded, joined } = scratch;
-    let body: &[u8] = if encoding == ContentEncoding::Identity {
-        raw
-    } else {
-        body::encoding::decode_into(raw, encoding, rules.max_bytes, decoded)?;
-        decoded
-    };
+    let body = decode(raw, encoding, rules.max_bytes, decoded)?;
     let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     match kind {
         BodyType::Json if !rules.json_ok => Err(BodyError::Unsupported),

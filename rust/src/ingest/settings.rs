@@ -11,7 +11,7 @@
 //! topic of the config it was received under; a flavor whose topic changes gets a new
 //! slot (or its earlier slot for that topic back).
 
-use super::{Ingest, RawLimits, EXTRA_COUNTERS, OUTCOMES};
+use super::{Batches, Ingest, RawLimits, EXTRA_COUNTERS, OUTCOMES};
 use crate::flavor::{Flavor, HostMap};
 use crate::privacy::Cidr;
 use crate::query::Limits;
@@ -31,6 +31,8 @@ pub struct Settings {
     /// Host → index into `flavors`.
     pub hosts: HostMap,
     pub paths: Vec<String>,
+    /// The batch paths and `max_batch_events`.
+    pub batch: Batches,
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub raw_limits: RawLimits,
@@ -100,6 +102,7 @@ impl Ingest {
         }
         self.hosts = s.hosts.remap(&rows);
         self.paths = s.paths.into_iter().map(|p| p.into_bytes().into()).collect();
+        self.batch = s.batch;
         self.limits = s.limits;
         self.max_body_bytes = s.max_body_bytes;
         self.raw_limits = s.raw_limits;

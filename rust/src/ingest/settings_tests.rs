@@ -26,6 +26,7 @@ fn settings(flavors: &[(&str, &str, &str, FlavorOptions)]) -> Settings {
         flavors,
         hosts,
         paths: vec!["/track".into()],
+        batch: Batches::new(&["/batch"], 500),
         limits: Limits::default(),
         max_body_bytes: 1024,
         raw_limits: RawLimits {

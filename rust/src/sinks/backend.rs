@@ -88,6 +88,8 @@ pub struct Backend {
     /// Flavor names by slot (`Event::flavor`), for spool records and file directories.
     /// A reload appends (rust/src/ingest/settings.rs); a slot never changes its name.
     flavors: RwLock<Vec<Arc<str>>>,
+    /// `spool_high_water_bytes`: past it, the batch endpoint refuses batches (503).
+    pub spool_high_water: Option<u64>,
 }
 
 impl Backend {
@@ -108,7 +110,14 @@ impl Backend {
             spool: Mutex::new(spool),
             counters,
             flavors: RwLock::new(flavors.iter().map(|f| Arc::from(f.as_str())).collect()),
+            spool_high_water: None,
         })
+    }
+
+    /// The spool holds more bytes than its high-water mark (one atomic load).
+    pub fn over_high_water(&self) -> bool {
+        self.spool_high_water
+            .is_some_and(|mark| self.spool_gauges.bytes() > mark)
     }
 
     /// Hands an event to the backend without blocking on it: into the queue, or when the

@@ -9,8 +9,9 @@
 //! at-least-once across a crash during replay, exactly-once otherwise.
 //!
 //! The spool is used under its backend's lock; what `/stats` reads of it (records pending,
-//! the oldest pending event's time) is mirrored into [`SpoolGauges`], read without the lock
-//! so that a scrape never waits for a segment being read (docs/architecture.md).
+//! their bytes, the oldest pending event's time) is mirrored into [`SpoolGauges`], read
+//! without the lock, so that a scrape never waits for a segment being read and the batch
+//! endpoint's backpressure check costs one atomic load (docs/architecture.md).
 
 use crate::clock::Day;
 use std::collections::BTreeMap;
@@ -44,6 +45,8 @@ pub struct Segment {
     pub records: Vec<SpoolRecord>,
     /// Lines that did not parse (a torn last line after a crash).
     pub corrupt: u64,
+    /// The segment file's size, as read.
+    bytes: u64,
 }
 
 impl Segment {
@@ -58,6 +61,7 @@ impl Segment {
 #[derive(Debug)]
 pub struct SpoolGauges {
     pending: AtomicU64,
+    bytes: AtomicU64,
     oldest_ts_ms: AtomicI64,
 }
 
@@ -65,6 +69,12 @@ impl SpoolGauges {
     /// Lines in the spool (records and torn lines) not yet removed.
     pub fn pending(&self) -> u64 {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the segments not yet removed, the write buffer's included: what the
+    /// batch endpoint's backpressure compares with `spool_high_water_bytes`.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// `ts_ms` of the oldest pending event, None when the spool is empty.
@@ -92,6 +102,8 @@ pub struct Spool {
     next_seq: u64,
     /// Lines appended and not yet removed, across all segments (from open + appends).
     pending: u64,
+    /// Their bytes, as `pending` counts lines.
+    bytes: u64,
     /// Lines found on disk by `open`: events an earlier run left.
     recovered: u64,
     gauges: Arc<SpoolGauges>,
@@ -103,6 +115,7 @@ impl Spool {
         fs::create_dir_all(dir)?;
         let mut closed = BTreeMap::new();
         let mut pending = 0;
+        let mut bytes = 0;
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
@@ -110,8 +123,9 @@ impl Spool {
                 .strip_suffix(".spool")
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                let (lines, min_ts) = scan(&dir.join(&*name))?;
+                let (lines, size, min_ts) = scan(&dir.join(&*name))?;
                 pending += lines;
+                bytes += size;
                 closed.insert(seq, min_ts);
             }
         }
@@ -123,9 +137,11 @@ impl Spool {
             current: None,
             next_seq,
             pending,
+            bytes,
             recovered: pending,
             gauges: Arc::new(SpoolGauges {
                 pending: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
                 oldest_ts_ms: AtomicI64::new(NO_TS),
             }),
         };
@@ -182,6 +198,7 @@ impl Spool {
         cur.min_ts = cur.min_ts.min(ts_ms);
         let full = cur.size >= SEGMENT_BYTES;
         self.pending += 1;
+        self.bytes += rec.len() as u64;
         let rotated = if full { self.rotate() } else { Ok(()) };
         self.publish();
         rotated
@@ -212,6 +229,7 @@ impl Spool {
             seq,
             records: Vec::new(),
             corrupt: 0,
+            bytes: text.len() as u64,
         };
         for line in text.split_inclusive(|&b| b == b'\n') {
             match parse_record(line) {
@@ -228,6 +246,7 @@ impl Spool {
         self.closed.remove(&seg.seq);
         self.closed_oldest = self.closed.values().copied().min().unwrap_or(NO_TS);
         self.pending = self.pending.saturating_sub(seg.lines());
+        self.bytes = self.bytes.saturating_sub(seg.bytes);
         self.publish();
         Ok(())
     }
@@ -260,11 +279,12 @@ impl Spool {
         Ok(())
     }
 
-    /// Mirrors `pending` and the oldest pending `ts_ms` into the gauges.
+    /// Mirrors `pending`, `bytes` and the oldest pending `ts_ms` into the gauges.
     fn publish(&self) {
         let current = self.current.as_ref().map_or(NO_TS, |c| c.min_ts);
         let g = &self.gauges;
         g.pending.store(self.pending, Ordering::Relaxed);
+        g.bytes.store(self.bytes, Ordering::Relaxed);
         let oldest = self.closed_oldest.min(current);
         g.oldest_ts_ms.store(oldest, Ordering::Relaxed);
     }
@@ -318,9 +338,9 @@ fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
     })
 }
 
-/// A segment file's lines and the oldest `ts_ms` among them (read without parsing the
-/// rest of each record: a large spool is scanned at every start).
-fn scan(path: &Path) -> io::Result<(u64, i64)> {
+/// A segment file's lines, its size and the oldest `ts_ms` among them (read without
+/// parsing the rest of each record: a large spool is scanned at every start).
+fn scan(path: &Path) -> io::Result<(u64, u64, i64)> {
     let mut text = Vec::new();
     File::open(path)?.read_to_end(&mut text)?;
     let mut lines = 0;
@@ -332,7 +352,7 @@ fn scan(path: &Path) -> io::Result<(u64, i64)> {
             min_ts = min_ts.min(ts);
         }
     }
-    Ok((lines, min_ts))
+    Ok((lines, text.len() as u64, min_ts))
 }
 
 #[cfg(test)]
@@ -398,6 +418,33 @@ mod tests {
         assert_eq!(seg.records[0].ts_ms, 3);
         s.remove(seg).unwrap();
         assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn the_bytes_gauge_is_the_size_on_disk() {
+        let dir = tmpdir("bytes");
+        let mut s = Spool::open(&dir).unwrap();
+        let g = s.gauges();
+        for i in 0..3 {
+            add(&mut s, i);
+        }
+        s.flush().unwrap();
+        let on_disk = || -> u64 {
+            let files = fs::read_dir(&dir).unwrap();
+            files.map(|f| f.unwrap().metadata().unwrap().len()).sum()
+        };
+        assert!(g.bytes() > 0);
+        assert_eq!(g.bytes(), on_disk());
+        let seg = s.take_oldest().unwrap().unwrap();
+        add(&mut s, 3);
+        s.flush().unwrap();
+        assert_eq!(g.bytes(), on_disk());
+        s.remove(seg).unwrap();
+        assert_eq!(g.bytes(), on_disk());
+        drop(s);
+        let s = Spool::open(&dir).unwrap();
+        assert_eq!(s.gauges().bytes(), on_disk());
+        assert!(on_disk() > 0);
     }
 
     #[test]

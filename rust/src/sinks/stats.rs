@@ -79,6 +79,7 @@ pub struct Snapshot {
     pub buffered: u64,
     pub in_flight: u64,
     pub spool_pending: u64,
+    pub spool_bytes: u64,
     pub spool_age_s: f64,
     pub up: bool,
 }
@@ -106,6 +107,7 @@ impl Snapshot {
             buffered: b.queue.len() as u64 + get(&c.held),
             in_flight: get(&c.in_flight),
             spool_pending: b.spool_pending(),
+            spool_bytes: b.spool_gauges.bytes(),
             spool_age_s,
             up: c.is_up(),
         }
@@ -273,6 +275,13 @@ pub static STATS: &[Stat] = &[
         "beacon_backend_spool_pending_events",
         "Events waiting in the spool for replay.",
         |s| Value::Count(s.spool_pending),
+    ),
+    gauge(
+        "spool_bytes",
+        "beacon_backend_spool_bytes",
+        "Bytes of the spool on disk (with its write buffer): what spool_high_water_bytes is \
+         compared with.",
+        |s| Value::Count(s.spool_bytes),
     ),
     gauge(
         "spool_age_s",

@@ -23,7 +23,16 @@ HOSTS = {"web": "127.0.0.1", "proxied": "t.example", "other": "other.example"}
 
 #: Keys under /stats `requests` that are not one request's outcome.
 NOT_OUTCOMES = frozenset(
-    {"idle_closed", "connections", "multipart_file_skipped", "bad_rows_kept", "bad_rows_dropped"}
+    {
+        "idle_closed",
+        "connections",
+        "multipart_file_skipped",
+        "bad_rows_kept",
+        "bad_rows_dropped",
+        "batch_requests",
+        "batch_events",
+        "batch_duplicates",
+    }
 )
 
 

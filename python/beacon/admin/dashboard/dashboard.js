@@ -7,7 +7,7 @@
 // per-second values of a /stats path, e.g. "flavors.shop" for a flavor's requests/s), and
 // <body data-state> is "connecting", "live" or "unreachable".
 
-import { History } from "./samples.js";
+import { History, notOutcomes } from "./samples.js";
 import { panels } from "./panels.js";
 import { Chart, format } from "./charts.js";
 
@@ -38,6 +38,8 @@ async function getJson(path) {
 async function fetchSchema() {
   const doc = await getJson("/stats/schema");
   state.schema = Object.fromEntries(doc.backend.map((row) => [row.key, row.kind]));
+  notOutcomes.clear();
+  for (const key of doc.flavor_counters || []) notOutcomes.add(key);
   state.schemaFresh = true;
 }
 
@@ -119,7 +121,8 @@ function total(sample) {
   if (!sample || !sample.ok) return null;
   let sum = null;
   for (const [path, v] of Object.entries(sample.v)) {
-    if (/^requests\.[^.]+$/.test(path) && v !== null) sum = (sum ?? 0) + v;
+    const m = /^requests\.([^.]+)$/.exec(path);
+    if (m && !notOutcomes.has(m[1]) && v !== null) sum = (sum ?? 0) + v;
   }
   return sum;
 }

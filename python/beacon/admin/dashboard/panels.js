@@ -5,6 +5,8 @@
 //   (others appear once they move, so 20 idle outcomes do not bury the one that matters);
 //   scale: multiply values for display; step: draw as steps (up/down); max1: the y axis is 0..1.
 
+import { notOutcomes } from "./samples.js";
+
 const match = (re, label) => (path) => {
   const m = re.exec(path);
   return m ? label(m) : null;
@@ -21,7 +23,7 @@ export function panels(backends, schema) {
       id: "outcomes",
       title: "Requests/s by outcome",
       unit: "req/s",
-      pick: match(/^requests\.([^.]+)$/, (m) => m[1]),
+      pick: match(/^requests\.([^.]+)$/, (m) => (notOutcomes.has(m[1]) ? null : m[1])),
       keepZero: (label) => label === "accepted",
     },
     {

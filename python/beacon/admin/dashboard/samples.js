@@ -15,6 +15,11 @@ const COUNTERS = new Set([
   "config.reloaded", "config.reload_failed",
 ]);
 
+// Keys of a flavor's counts that are not one request's outcome (/stats/schema
+// `flavor_counters`: batch events, multipart file parts skipped, ...): never added up as
+// requests. Filled by dashboard.js from the schema.
+export const notOutcomes = new Set();
+
 // Backend figures: the stats schema (/stats/schema) says which are counters. Without it,
 // a backend number is shown as it is (a gauge): never a wrong rate.
 export function kindOf(path, schema) {
@@ -116,17 +121,13 @@ export class History {
   }
 }
 
-// Per-flavor counters that are not a request's outcome (EXTRA_COUNTERS in
-// rust/src/ingest/outcome.rs): a request counted there has its outcome counted too.
-const NOT_OUTCOMES = new Set(["multipart_file_skipped", "bad_rows_kept", "bad_rows_dropped"]);
-
 // "flavors.<name>": the requests per second of a flavor, all outcomes together.
 function addFlavorTotals(doc, v) {
   for (const [name, row] of Object.entries(doc.flavors || {})) {
     let total = 0;
     let any = false;
     for (const [outcome, n] of Object.entries(row)) {
-      if (typeof n !== "number" || NOT_OUTCOMES.has(outcome)) continue;
+      if (typeof n !== "number" || notOutcomes.has(outcome)) continue;
       const rate = v[`flavors.${name}.${outcome}`];
       if (rate === null || rate === undefined) continue;
       total += rate;
