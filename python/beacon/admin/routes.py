@@ -64,11 +64,18 @@ def stats_route(view: AdminView) -> tuple[int, str, bytes]:
 def stats_schema(view: AdminView) -> tuple[int, str, bytes]:
     """What each backend figure is (rust/src/sinks/stats.rs): the dashboard draws counters as
     rates and gauges as they are, without a list of its own."""
-    rows = [
-        {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
-        for key, metric, kind, help_, only in metrics.BACKEND_STATS
-    ]
-    return _json({"backend": rows})
+    def rows(schema: list[tuple[str, str, str, str, str | None]]) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
+            for key, metric, kind, help_, only in schema
+        ]
+
+    return _json(
+        {
+            "backend": rows(metrics.BACKEND_STATS),
+            "backend_flavor": rows(metrics.BACKEND_FLAVOR_STATS),
+        }
+    )
 
 
 def metrics_route(view: AdminView) -> tuple[int, str, bytes]:

@@ -1,9 +1,10 @@
 //! What the request path sees of a backend: its queue, its overflow spool, and every
-//! counter of the backend. The backend's own worker (the file writer thread, the Kafka
+//! counter of the backend, per flavor too (`per_flavor.rs`). The backend's own worker (the file writer thread, the Kafka
 //! sink driven by its feeder thread) drains the queue and keeps the counters; `/stats`,
 //! `/metrics` and `/healthz` read them through [`super::stats`].
 
-use super::spool::{Spool, SpoolGauges};
+use super::per_flavor::{PerFlavor, MAX_FLAVORS, OTHER};
+use super::spool::{Segment, Spool, SpoolGauges};
 use crate::clock::Day;
 use crate::event::{Event, SharedEvent};
 use crate::ring::BackendQueue;
@@ -85,6 +86,8 @@ pub struct Backend {
     /// Spool lines an earlier run left, found at start.
     pub recovered: u64,
     pub counters: Counters,
+    /// The same figures per flavor (those of the accounting identity).
+    pub per_flavor: Box<PerFlavor>,
     /// Flavor names by index, for spool records.
     pub flavors: Vec<String>,
 }
@@ -99,6 +102,12 @@ impl Backend {
         let spool = Spool::open(spool_dir)?;
         let counters = Counters::default();
         counters.set_up(true);
+        let per_flavor = Box::<PerFlavor>::default();
+        for (flavor, &n) in spool.recovered_by_flavor() {
+            let slot = slot_of_name(&flavors, flavor);
+            per_flavor.recovered.add(slot, n);
+            per_flavor.spool_pending.add(slot, n);
+        }
         Ok(Backend {
             name,
             queue: BackendQueue::new(capacity),
@@ -106,6 +115,7 @@ impl Backend {
             recovered: spool.recovered(),
             spool: Mutex::new(spool),
             counters,
+            per_flavor,
             flavors,
         })
     }
@@ -113,6 +123,7 @@ impl Backend {
     /// Hands an event to the backend without blocking on it: into the queue, or when the
     /// queue is full into the spool (the slow path: a short lock and a buffered write).
     pub fn offer(&self, ev: SharedEvent) {
+        self.per_flavor.accepted.add(self.slot(ev.flavor), 1);
         if let Err(ev) = self.queue.push(ev) {
             self.spool_events(std::slice::from_ref(&ev));
         }
@@ -147,7 +158,8 @@ impl Backend {
     pub fn append(&self, spool: &mut Spool, ev: &Event, first: bool) -> bool {
         let flavor = self.flavor_name(ev.flavor);
         let key = ev.key.as_deref();
-        self.count_spooled(spool.append(flavor, ev.ts_ms, ev.day, key, &ev.line), first)
+        let done = spool.append(flavor, ev.ts_ms, ev.day, key, &ev.line);
+        self.count_spooled(done, first, self.slot(ev.flavor))
     }
 
     /// Appends a message the store handed back (a failed Kafka delivery), counting it as
@@ -161,18 +173,44 @@ impl Backend {
         first: bool,
     ) -> bool {
         // The day only matters to the file backend; its records keep the event's own.
-        let done = self.spool().append(flavor, ts_ms, Day(0), key, line);
-        self.count_spooled(done, first)
+        let mut spool = self.spool();
+        let done = spool.append(flavor, ts_ms, Day(0), key, line);
+        self.count_spooled(done, first, self.slot_of_name(flavor))
     }
 
-    fn count_spooled(&self, done: io::Result<()>, first: bool) -> bool {
-        let c = &self.counters;
+    /// Counts one append, under the spool's lock: a replay cannot take the line (and
+    /// count it out of `spool_pending`) before it is counted in.
+    fn count_spooled(&self, done: io::Result<()>, first: bool, slot: usize) -> bool {
+        let (c, f) = (&self.counters, &self.per_flavor);
         match done {
-            Ok(()) if first => Counters::add(&c.spooled, 1),
-            Ok(()) => {}
-            Err(_) => Counters::add(&c.dropped, 1),
+            Ok(()) => {
+                f.spool_pending.add(slot, 1);
+                if first {
+                    Counters::add(&c.spooled, 1);
+                    f.spooled.add(slot, 1);
+                }
+            }
+            Err(_) => {
+                Counters::add(&c.dropped, 1);
+                f.dropped.add(slot, 1);
+            }
         }
         done.is_ok()
+    }
+
+    /// Spool lines of a flavor a replay took (handed on, or spooled again).
+    pub fn taken_from_spool(&self, slot: usize, n: u64) {
+        self.per_flavor.spool_pending.sub(slot, n);
+    }
+
+    /// A taken segment's torn lines: dropped, each under its flavor.
+    pub fn drop_torn(&self, seg: &Segment) {
+        Counters::add(&self.counters.dropped, seg.corrupt.len() as u64);
+        for flavor in &seg.corrupt {
+            let slot = self.slot_of_name(flavor);
+            self.per_flavor.dropped.add(slot, 1);
+            self.taken_from_spool(slot, 1);
+        }
     }
 
     /// The spool, for the worker's replay. A poisoned lock still holds a usable spool.
@@ -195,10 +233,31 @@ impl Backend {
             .map_or(u16::MAX, |i| i as u16)
     }
 
+    /// The per-flavor slot of a flavor index: [`OTHER`] past the configured flavors.
+    pub fn slot(&self, index: u16) -> usize {
+        let i = usize::from(index);
+        if i < self.flavors.len() {
+            i.min(OTHER)
+        } else {
+            OTHER
+        }
+    }
+
+    /// The per-flavor slot of a flavor name: [`OTHER`] for a name not configured.
+    pub fn slot_of_name(&self, name: &str) -> usize {
+        slot_of_name(&self.flavors, name)
+    }
+
     /// Name of a flavor index; `unknown` past the end.
     pub fn flavor_name(&self, index: u16) -> &str {
         self.flavors
             .get(index as usize)
             .map_or("unknown", String::as_str)
     }
+}
+
+fn slot_of_name(names: &[String], name: &str) -> usize {
+    (names.iter().take(MAX_FLAVORS))
+        .position(|n| n == name)
+        .unwrap_or(OTHER)
 }

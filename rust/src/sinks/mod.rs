@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod file;
 pub mod kafka;
+pub mod per_flavor;
 #[cfg(feature = "python")]
 pub mod py;
 pub mod spool;
