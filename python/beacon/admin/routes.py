@@ -64,6 +64,7 @@ def stats_route(view: AdminView) -> tuple[int, str, bytes]:
 def stats_schema(view: AdminView) -> tuple[int, str, bytes]:
     """What each backend figure is (rust/src/sinks/stats.rs): the dashboard draws counters as
     rates and gauges as they are, without a list of its own."""
+
     def rows(schema: list[tuple[str, str, str, str, str | None]]) -> list[dict[str, Any]]:
         return [
             {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
