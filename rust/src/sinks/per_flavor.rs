@@ -149,7 +149,11 @@ mod tests {
         let names = vec!["a".to_owned(), "b".to_owned()];
         p.accepted.add(0, 3);
         p.delivered.add(0, 3);
-        assert_eq!(p.snapshot(&names).len(), 2, "no other row while it is empty");
+        assert_eq!(
+            p.snapshot(&names).len(),
+            2,
+            "no other row while it is empty"
+        );
         p.recovered.add(OTHER, 2);
         p.dropped.add(7, 1); // a slot with no name
         p.delivered.add(usize::MAX, 1); // past the capacity: OTHER

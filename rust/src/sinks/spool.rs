@@ -428,10 +428,17 @@ mod tests {
             .unwrap();
         let mut s = Spool::open(&dir).unwrap();
         assert_eq!(s.pending(), 4);
-        assert_eq!(s.recovered_by_flavor().get("site.a"), Some(&4), "the torn line too");
+        assert_eq!(
+            s.recovered_by_flavor().get("site.a"),
+            Some(&4),
+            "the torn line too"
+        );
         add(&mut s, 3);
         let seg = s.take_oldest().unwrap().unwrap();
-        assert_eq!((seg.records.len(), seg.corrupt.clone()), (3, vec!["site.a".into()]));
+        assert_eq!(
+            (seg.records.len(), seg.corrupt.clone()),
+            (3, vec!["site.a".into()])
+        );
         s.remove(seg).unwrap();
         let seg = s.take_oldest().unwrap().unwrap();
         assert_eq!(seg.records[0].ts_ms, 3);

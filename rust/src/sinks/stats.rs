@@ -422,7 +422,10 @@ mod tests {
             }
             assert!(STATS.iter().all(|s| s.metric != a.metric));
             // The dashboard reads a key's kind from the backend rows.
-            let same = STATS.iter().find(|s| s.key == a.key).expect("a backend row");
+            let same = STATS
+                .iter()
+                .find(|s| s.key == a.key)
+                .expect("a backend row");
             assert_eq!((same.kind, same.only), (a.kind, a.only), "{}", a.key);
         }
         for (backend, done) in [("file", "written"), ("kafka", "delivered")] {

@@ -305,7 +305,11 @@ fn opening_a_file_with_a_torn_tail_cuts_it() {
 
 /// At a quiet moment: each flavor is accounted for, and the flavors add up to the backend.
 fn assert_flavors_accounted(s: &Snapshot, flavors: &HashMap<String, FlavorSnapshot>) {
-    assert_eq!((s.buffered, s.in_flight, s.unaccounted()), (0, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.buffered, s.in_flight, s.unaccounted()),
+        (0, 0, 0),
+        "{s:?}"
+    );
     let mut sum = FlavorSnapshot::default();
     for (name, f) in flavors {
         assert_eq!(f.unaccounted(), 0, "{name}: {f:?}");
@@ -316,14 +320,28 @@ fn assert_flavors_accounted(s: &Snapshot, flavors: &HashMap<String, FlavorSnapsh
         sum.spool_pending += f.spool_pending;
         sum.recovered += f.recovered;
     }
-    let total = (s.accepted, s.delivered, s.dropped, s.spooled, s.spool_pending);
-    let summed = (sum.accepted, sum.delivered, sum.dropped, sum.spooled, sum.spool_pending);
+    let total = (
+        s.accepted,
+        s.delivered,
+        s.dropped,
+        s.spooled,
+        s.spool_pending,
+    );
+    let summed = (
+        sum.accepted,
+        sum.delivered,
+        sum.dropped,
+        sum.spooled,
+        sum.spool_pending,
+    );
     assert_eq!((total, s.recovered), (summed, sum.recovered), "{flavors:?}");
 }
 
 #[test]
 fn per_flavor_figures_follow_a_disk_full_spool_and_replay() {
-    let r = rig("flavors", |f, _| f.write_budget.store(1000, Ordering::SeqCst));
+    let r = rig("flavors", |f, _| {
+        f.write_budget.store(1000, Ordering::SeqCst)
+    });
     (0..200).for_each(|n| r.backend.offer(event_of((n % 2) as u16, n)));
     wait_for("the write fails", || !r.stats().up);
     r.faults.heal();
@@ -333,9 +351,16 @@ fn per_flavor_figures_follow_a_disk_full_spool_and_replay() {
     assert!(s.spooled > 0, "{s:?}");
     for name in ["f", "g"] {
         let f = &flavors[name];
-        assert_eq!((f.accepted, f.delivered, f.spool_pending), (100, 100, 0), "{name}");
+        assert_eq!(
+            (f.accepted, f.delivered, f.spool_pending),
+            (100, 100, 0),
+            "{name}"
+        );
     }
-    assert!(!flavors.contains_key(OTHER_KEY), "no other row while it is empty");
+    assert!(
+        !flavors.contains_key(OTHER_KEY),
+        "no other row while it is empty"
+    );
     assert_flavors_accounted(&s, &flavors);
 }
 
@@ -359,24 +384,44 @@ fn an_earlier_runs_spool_is_recovered_and_replayed_per_flavor() {
     let seed = |dir: &Path| {
         let mut spool = Spool::open(&dir.join("spool")).unwrap();
         let line = |n: u64| event(n).line.to_vec();
-        for (flavor, n) in [("f", 1), ("g", 2), ("f", 3), ("gone", 4), ("g", 5), ("f", 6)] {
+        for (flavor, n) in [
+            ("f", 1),
+            ("g", 2),
+            ("f", 3),
+            ("gone", 4),
+            ("g", 5),
+            ("f", 6),
+        ] {
             spool.append(flavor, n as i64, DAY, None, &line(n)).unwrap();
         }
         drop(spool); // flushed: the earlier run ended
         let seg = fs::read_dir(dir.join("spool")).unwrap().next().unwrap();
-        let mut f = fs::OpenOptions::new().append(true).open(seg.unwrap().path());
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(seg.unwrap().path());
         std::io::Write::write_all(f.as_mut().unwrap(), b"g\t17").unwrap(); // torn by a crash
     };
     let r = rig_seeded("recovered", seed, |_, _| {});
     let flavors = r.flavors();
     let recovered = |name: &str| flavors[name].recovered;
-    assert_eq!((recovered("f"), recovered("g"), recovered(OTHER_KEY)), (3, 3, 1));
+    assert_eq!(
+        (recovered("f"), recovered("g"), recovered(OTHER_KEY)),
+        (3, 3, 1)
+    );
     wait_for("the spool is replayed", || r.stats().delivered == 6);
     let flavors = r.flavors();
     let (numbers, s) = r.stop_and_read();
     assert_eq!(numbers, vec![1, 3, 6], "flavor f's file");
-    assert_eq!((flavors["g"].delivered, flavors["g"].dropped), (2, 1), "the torn line");
+    assert_eq!(
+        (flavors["g"].delivered, flavors["g"].dropped),
+        (2, 1),
+        "the torn line"
+    );
     let other = &flavors[OTHER_KEY];
-    assert_eq!((other.delivered, other.spool_pending), (1, 0), "written to data/gone/");
+    assert_eq!(
+        (other.delivered, other.spool_pending),
+        (1, 0),
+        "written to data/gone/"
+    );
     assert_flavors_accounted(&s, &flavors);
 }

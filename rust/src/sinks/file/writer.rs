@@ -261,7 +261,10 @@ impl<F: Fs> Writer<F> {
                 Counters::add(&c.delivered, f.pending.len() as u64);
                 // A file holds one flavor's events.
                 let slot = self.backend.slot(key.0);
-                self.backend.per_flavor.delivered.add(slot, f.pending.len() as u64);
+                self.backend
+                    .per_flavor
+                    .delivered
+                    .add(slot, f.pending.len() as u64);
                 Counters::add(&c.bytes, f.buf.len() as u64);
                 Counters::add(&c.replayed, replayed);
                 f.good_len += f.buf.len() as u64;

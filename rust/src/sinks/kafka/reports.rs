@@ -126,7 +126,8 @@ impl KafkaSink {
             fast.delivered = delivered;
         }
         let in_flight = Self::in_flight(&st);
-        st.fates.confirm(in_flight, &self.backend.per_flavor.delivered);
+        st.fates
+            .confirm(in_flight, &self.backend.per_flavor.delivered);
         self.release_replayed(&mut st);
         self.publish(&st);
         drop(st);

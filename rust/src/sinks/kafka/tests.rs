@@ -55,8 +55,8 @@ fn event(n: u64) -> SharedEvent {
             "{{\"ts\":\"{ts}\",\"flavor\":\"{}\",\"params\":{{\"n\":\"{n}\"}}}}\n",
             ["a", "b"][flavor as usize]
         )
-            .into_bytes()
-            .into(),
+        .into_bytes()
+        .into(),
     })
 }
 
@@ -155,9 +155,7 @@ impl Rig {
         };
         match error {
             None => self.sink.delivered(t.route),
-            Some(e) if e.starts_with("Broker: Message size") => {
-                self.sink.rejected(t.route, msg, e)
-            }
+            Some(e) if e.starts_with("Broker: Message size") => self.sink.rejected(t.route, msg, e),
             Some(e) => self.sink.failed(t.route, msg, e, false),
         }
     }
@@ -482,8 +480,14 @@ fn a_flavor_refused_for_good_is_counted_apart_from_one_that_fails() {
     }
     r.sink.settle(0);
     let [a, b] = r.flavors();
-    assert_eq!((a.accepted, a.delivered, a.spooled, a.spool_pending), (10, 5, 5, 5));
-    assert_eq!((b.accepted, b.delivered, b.rejected, b.spooled), (10, 0, 10, 0));
+    assert_eq!(
+        (a.accepted, a.delivered, a.spooled, a.spool_pending),
+        (10, 5, 5, 5)
+    );
+    assert_eq!(
+        (b.accepted, b.delivered, b.rejected, b.spooled),
+        (10, 0, 10, 0)
+    );
     r.assert_accounted(&r.stats());
     let mut p2 = takes_all();
     assert_eq!(r.replay(Instant::now(), &mut p2), 5);
@@ -508,7 +512,10 @@ fn a_failed_delivery_on_a_shared_topic_is_spooled_under_its_own_flavor() {
     assert_eq!((a.delivered, b.delivered), (2, 1));
     r.assert_accounted(&r.stats());
     let seg = r.sink.backend.spool().take_oldest().unwrap().unwrap();
-    assert_eq!(seg.records[0].flavor, "b", "the JSON's flavor, not the topic's first");
+    assert_eq!(
+        seg.records[0].flavor, "b",
+        "the JSON's flavor, not the topic's first"
+    );
 }
 
 #[test]
