@@ -55,6 +55,12 @@ impl Row {
     pub fn get(&self, slot: usize) -> u64 {
         self.0[slot.min(OTHER)].load(Ordering::Relaxed)
     }
+
+    /// A gauge's value, 0 if taking ran ahead of adding (a spool segment whose removal
+    /// failed is replayed again), as the backend's own `spool_pending` saturates.
+    pub fn gauge(&self, slot: usize) -> u64 {
+        (self.get(slot) as i64).max(0) as u64
+    }
 }
 
 /// Every per-flavor figure of one backend.
@@ -117,7 +123,7 @@ impl PerFlavor {
             rejected: self.rejected.get(slot),
             dropped: self.dropped.get(slot),
             spooled: self.spooled.get(slot),
-            spool_pending: self.spool_pending.get(slot),
+            spool_pending: self.spool_pending.gauge(slot),
             recovered: self.recovered.get(slot),
         }
     }
@@ -163,6 +169,12 @@ mod tests {
         assert_eq!(snap[2].0, OTHER_KEY);
         assert_eq!((snap[2].1.recovered, snap[2].1.dropped), (2, 1));
         assert_eq!(snap[2].1.unaccounted(), 0);
+        p.spool_pending.sub(1, 1);
+        assert_eq!(
+            p.snapshot(&names)[1].1.spool_pending,
+            0,
+            "a gauge never wraps"
+        );
     }
 
     #[test]
