@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from beacon import Ingest
+from beacon._beacon import MAX_FLAVORS
 from beacon.config import Config, ConfigError, DebugConfig, parse_config
 
 
@@ -40,6 +41,16 @@ def test_duplicate_names_and_hosts() -> None:
         )
     assert "flavors[1].name: duplicate flavor 'a'" in e.value.problems
     assert "flavors[2].hosts: host 'X.example' already belongs to 'a'" in e.value.problems
+
+
+def test_at_most_max_flavors_the_per_flavor_accounting_has_room_for() -> None:
+    """Each backend keeps per-flavor figures in fixed rows (rust/src/sinks/per_flavor.rs)."""
+    flavors = [{"name": f"f{i}", "hosts": [f"f{i}.example"]} for i in range(MAX_FLAVORS + 1)]
+    with pytest.raises(ConfigError) as e:
+        parse_config({"flavors": flavors})
+    expected = f"flavors: at most {MAX_FLAVORS} flavors, got {MAX_FLAVORS + 1}"
+    assert e.value.problems == [expected]
+    assert len(parse_config({"flavors": flavors[:MAX_FLAVORS]}).flavors) == MAX_FLAVORS
 
 
 def test_trusted_proxies_and_limits() -> None:

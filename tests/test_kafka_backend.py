@@ -96,7 +96,7 @@ def test_every_event_reaches_file_and_kafka_exactly_once(
             time.sleep(0.5)
         print(f"\nkafka backend before stop: {kafka}")
         left = wait_accounted(lambda: stats(srv.admin_port)["backends"])
-        assert left == {"file": 0, "kafka": 0}, stats(srv.admin_port)["backends"]
+        assert not any(left.values()) and {"file", "kafka"} <= set(left), left
         code = srv.stop(signal.SIGTERM)
         assert code == 0, srv.log()[-3000:]
     stopped = [ln for ln in srv.log().splitlines() if "kafka: stopped:" in ln]

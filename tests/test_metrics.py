@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from beacon._beacon import Ingest, backend_stats
+from beacon._beacon import Ingest, backend_flavor_stats, backend_stats
 from beacon.admin import metrics, stats
 from beacon.config import parse_config
 from beacon.gcstats import GcStats
@@ -80,11 +80,43 @@ def test_every_backend_figure_is_one_family_with_the_schemas_kind_help_and_value
         assert values == expected, key
         assert set(values) == ({only} if only else {"file", "kafka"})
         seen |= {(b, key) for b in values}
-    # ... and nothing in /stats lacks a family.
-    assert seen == {(b, k) for b, v in backends.items() for k in v}
+    # ... and nothing in /stats lacks a family (the flavors have their own, below).
+    assert seen == {(b, k) for b, v in backends.items() for k in v if k != "flavors"}
     kafka = backends["kafka"]
     # The two events and the refused request's bad row (README "Bad rows").
     assert kafka["accepted"] == kafka["buffered"] == 3 and kafka["up"] is True
+
+
+def test_every_per_flavor_figure_is_one_family_labelled_by_backend_and_flavor(
+    snapshot: tuple[dict[str, Any], GcStats],
+) -> None:
+    doc, gc_stats = snapshot
+    fams = families(doc, gc_stats)
+    backends = doc["backends"]
+    seen = set()
+    for key, metric, kind, help_, only in backend_flavor_stats():
+        fam = fams[metric]
+        assert (fam.type, fam.documentation) == (kind, help_)
+        values = {
+            (s.labels["backend"], s.labels["flavor"]): s.value
+            for s in fam.samples
+            if s.name != metric + "_created"
+        }
+        expected = {
+            (b, f): float(row[key])
+            for b, v in backends.items()
+            for f, row in v["flavors"].items()
+            if key in row
+        }
+        assert values == expected, key
+        assert {b for b, _ in values} == ({only} if only else {"file", "kafka"})
+        seen |= {(b, f, key) for b, f in values}
+    rows = [(b, f, row) for b, v in backends.items() for f, row in v["flavors"].items()]
+    assert seen == {(b, f, k) for b, f, row in rows for k in row}
+    # One event of each flavor accepted by each backend (the Kafka ones wait in its queue).
+    for b in ("file", "kafka"):
+        assert {f: row["accepted"] for f, row in backends[b]["flavors"].items()} == {"a": 1, "b": 1}
+    assert backends["kafka"]["flavors"]["b"]["delivered"] == 0
 
 
 def test_requests_connections_and_gc_families(snapshot: tuple[dict[str, Any], GcStats]) -> None:

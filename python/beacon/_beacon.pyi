@@ -13,6 +13,7 @@ __all__ = [
     "CODE_PREFLIGHT",
     "EXTRA_COUNTERS",
     "HEADER_NAMES",
+    "MAX_FLAVORS",
     "METHODS",
     "Ingest",
     "KafkaSink",
@@ -21,6 +22,7 @@ __all__ = [
     "__build_epoch__",
     "__git_sha__",
     "__version__",
+    "backend_flavor_stats",
     "backend_stats",
     "encode_query",
     "is_valid_timezone",
@@ -44,6 +46,8 @@ HEADER_NAMES: tuple[str, ...]
 """The request headers `Ingest.request` reads, in slot order."""
 METHODS: tuple[str, ...]
 """Method names by `Ingest.request` method code."""
+MAX_FLAVORS: int
+"""Most flavors a config may have: each backend keeps per-flavor figures in fixed rows."""
 CODE_CORS: int
 CODE_PREFLIGHT: int
 CODE_HEAD: int
@@ -139,6 +143,10 @@ def backend_stats() -> list[_BackendStat]:
     """The backend stats schema (rust/src/sinks/stats.rs): per row the key in a backend's
     `/stats` object, the Prometheus family (without `_total`; label `backend`), its kind,
     its help, and the one backend that reports it (None: every backend)."""
+
+def backend_flavor_stats() -> list[_BackendStat]:
+    """The per-flavor rows of the same schema: the keys of `backends.<name>.flavors.<flavor>`
+    in `/stats`, their families in `/metrics` (labels `backend` and `flavor`)."""
 
 @final
 class KafkaSink:

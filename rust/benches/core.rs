@@ -151,6 +151,73 @@ fn ring(c: &mut Criterion) {
     });
 }
 
+/// The request path in Rust: a whole GET read by the fast path (`Ingest::handle_raw`), its
+/// event built and handed to two backends (`Backend::offer`); the bench pops them again so
+/// that the queues never fill. `ingest/offer` is the hand-over alone.
+fn ingest_offer(c: &mut Criterion) {
+    let spool = std::env::temp_dir().join(format!("beacon-bench-{}", std::process::id()));
+    let backend = |name| {
+        let flavors = vec!["site".to_owned()];
+        Arc::new(Backend::new(name, 65536, &spool.join(name), flavors).unwrap())
+    };
+    let backends = vec![backend("file"), backend("kafka")];
+    let flavor = Flavor::new(
+        "site",
+        Stamper::new(parse_tz("Europe/Athens").unwrap()),
+        FlavorOptions {
+            mode: Mode::Flat,
+            required: Vec::new(),
+            key_param: Some("uid".into()),
+            ip: IpMode::Off,
+            user_agent: true,
+            referer: false,
+            honor_dnt: false,
+            json_bodies: false,
+            dedup_param: None,
+            dedup_ttl_ms: 0,
+            dedup_max_entries: 0,
+            origins: Origins::default(),
+            event_id: true, // the config's default
+        },
+    );
+    let mut hosts = HostMap::new(None);
+    hosts.insert("www.example.gr", 0);
+    let mut i = Ingest::new(vec![flavor], hosts, vec!["/track".into()], LIMITS, 65536);
+    i.raw_limits = RawLimits {
+        header_bytes: 16384,
+        target_bytes: 16384,
+        body_bytes: 65536,
+    };
+    i.backends = backends.clone();
+    let mut req = b"GET /track?".to_vec();
+    req.extend_from_slice(REALISTIC);
+    req.extend_from_slice(b" HTTP/1.1\r\nHost: www.example.gr\r\nUser-Agent: bench\r\n\r\n");
+    c.bench_function("ingest/handle_raw_realistic", |b| {
+        b.iter(|| {
+            let v = i.handle_raw(&req, None).expect("plainly one request");
+            for q in &backends {
+                black_box(q.queue.pop().expect("handed over"));
+            }
+            black_box(v.0.code())
+        })
+    });
+    let ev = Arc::new(Event {
+        flavor: 0,
+        day: Day(20261124),
+        ts_ms: 0,
+        key: None,
+        line: REALISTIC.into(),
+    });
+    let b0 = &backends[0];
+    c.bench_function("ingest/offer", |b| {
+        b.iter(|| {
+            b0.offer(ev.clone());
+            black_box(b0.queue.pop().unwrap())
+        })
+    });
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
 /// What Chromium sends for a `FormData` with three fields (`navigator.sendBeacon`).
 const FORM: &[u8] = b"------WebKitFormBoundaryAbC123xYz789Qq\r\n\
 Content-Disposition: form-data; name=\"ev\"\r\n\r\npageview\r\n\
@@ -367,6 +434,7 @@ criterion_group!(
     ring,
     body,
     request_path,
-    ingest
+    ingest,
+    ingest_offer
 );
 criterion_main!(benches);

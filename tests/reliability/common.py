@@ -23,6 +23,11 @@ from support.load import BackgroundLoad, LoadResult
 
 FLAVOR = "rel"
 HOST = "rel.test"
+#: A second flavor on the same topic (`requests()` alternates them): the accounting is
+#: checked per flavor, and a shared topic's failed deliveries must find their own flavor.
+FLAVOR2 = "rel2"
+HOST2 = "rel2.test"
+FLAVORS = (FLAVOR, FLAVOR2)
 #: Paced request rate of the load (requests/s): steady, and leaves CPU for the broker on a
 #: small machine.
 RATE = float(os.environ.get("BEACON_RELIABILITY_RATE", "500"))
@@ -34,23 +39,30 @@ def load_seconds() -> float:
     return float(os.environ.get("BEACON_RELIABILITY_LOAD_S", "45"))
 
 
-def requests(host: str = HOST) -> Iterator[tuple[str, str]]:
-    """Request `n` carries `n=<n>`: the event's identity in files and Kafka."""
+def requests(host: str | None = None) -> Iterator[tuple[str, str]]:
+    """Request `n` carries `n=<n>`: the event's identity in files and Kafka; it goes to
+    `host`, or by default to flavor `rel` for even `n` and `rel2` for odd."""
     i = 0
     while True:
-        yield host, f"/track?ev=view&uid=u{i % 13}&n={i}"
+        to = host or (HOST, HOST2)[i % 2]
+        yield to, f"/track?ev=view&uid=u{i % 13}&n={i}"
         i += 1
 
 
 def beacon_config(topic: str | None, bootstrap: str | None, **extra: Any) -> dict[str, Any]:
-    """One flavor `rel` (Host `rel.test`), the file backend, and Kafka when `topic` is set."""
-    flavor: dict[str, Any] = {"name": FLAVOR, "hosts": [HOST, "localhost"]}
+    """Flavors `rel` (Host `rel.test`, `localhost`) and `rel2` (`rel2.test`), the file
+    backend, and Kafka, both flavors to one topic, when `topic` is set."""
+    flavors: list[dict[str, Any]] = [
+        {"name": FLAVOR, "hosts": [HOST, "localhost"]},
+        {"name": FLAVOR2, "hosts": [HOST2]},
+    ]
     backends: dict[str, Any] = {"file": {"enabled": True}}
     if topic is not None:
-        flavor["kafka_topic"] = topic
-        flavor["kafka_key_param"] = "uid"
+        for flavor in flavors:
+            flavor["kafka_topic"] = topic
+            flavor["kafka_key_param"] = "uid"
         backends["kafka"] = {"enabled": True, "bootstrap_servers": bootstrap}
-    return {"flavors": [flavor], "backends": backends, **extra}
+    return {"flavors": flavors, "backends": backends, **extra}
 
 
 @dataclass
@@ -65,11 +77,12 @@ class FileScan:
         return sum(c - 1 for c in self.ids.values())
 
 
-def scan_files(data_dirs: Iterable[Path], flavor: str = FLAVOR) -> FileScan:
-    """Every event in the flavor's daily files under each data dir, checking each line."""
+def scan_files(data_dirs: Iterable[Path], flavors: Iterable[str] = FLAVORS) -> FileScan:
+    """Every event in the flavors' daily files under each data dir, checking each line."""
     scan = FileScan()
     for data_dir in data_dirs:
-        for path in sorted((data_dir / flavor).glob("*.jsonl")):
+        paths = [p for f in flavors for p in sorted((data_dir / f).glob("*.jsonl"))]
+        for path in paths:
             raw = path.read_bytes()
             if raw and not raw.endswith(b"\n"):
                 scan.torn.append(f"{path}: no final newline, ends {raw[-80:]!r}")
@@ -176,12 +189,17 @@ class Row:
 
 
 def accounting(*servers: BeaconServer) -> dict[str, int]:
-    """Each instance's backends' unaccounted events (`instance/backend` -> n), waiting
-    (up to 30 s) for the figures to settle: the load has stopped, the spools are empty."""
+    """Each instance's backends' unaccounted events (`instance/backend` -> n), and each
+    flavor's of each backend (`instance/backend/flavor`; `.../total <figure>`: what the
+    flavors miss of the backend's figure), waiting (up to 30 s) for the figures to settle:
+    the load has stopped, the spools are empty. Every flavor of the config has its row."""
     out = {}
     for i, srv in enumerate(servers):
+        backends = stats(srv.admin_port)["backends"]
         left = wait_accounted(lambda srv=srv: stats(srv.admin_port)["backends"])
         out |= {f"{i}/{name}": n for name, n in left.items()}
+        for name, b in backends.items():
+            out |= {f"{i}/{name}/{f} has no row": 1 for f in FLAVORS if f not in b["flavors"]}
     return out
 
 

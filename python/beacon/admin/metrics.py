@@ -17,12 +17,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
-from beacon._beacon import EXTRA_COUNTERS, __git_sha__, backend_stats
+from beacon._beacon import EXTRA_COUNTERS, __git_sha__, backend_flavor_stats, backend_stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: (key, metric, kind, help, only) per backend figure.
 BACKEND_STATS = backend_stats()
+#: The same per flavor of each backend (`backends.<name>.flavors.<flavor>` in `/stats`).
+BACKEND_FLAVOR_STATS = backend_flavor_stats()
 
 
 class SnapshotCollector:
@@ -45,6 +47,7 @@ class SnapshotCollector:
         yield self._requests()
         yield self._flavor_counts()
         yield from self._backends()
+        yield from self._backend_flavors()
         yield from self._gc()
 
     def _server(self) -> Iterator[Metric]:
@@ -129,6 +132,22 @@ class SnapshotCollector:
             for backend, figures in backends.items():
                 if key in figures:
                     family.add_metric([backend], float(figures[key]))
+            if family.samples:
+                yield family
+
+    def _backend_flavors(self) -> Iterator[Metric]:
+        backends: dict[str, dict[str, Any]] = self.stats["backends"]
+        for key, metric, kind, help_, _only in BACKEND_FLAVOR_STATS:
+            family: Metric
+            labels = ["backend", "flavor"]
+            if kind == "counter":
+                family = CounterMetricFamily(metric, help_, labels=labels)
+            else:
+                family = GaugeMetricFamily(metric, help_, labels=labels)
+            for backend, figures in backends.items():
+                for flavor, row in figures.get("flavors", {}).items():
+                    if key in row:
+                        family.add_metric([backend, flavor], float(row[key]))
             if family.samples:
                 yield family
 

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,11 +65,20 @@ def stats_schema(view: AdminView) -> tuple[int, str, bytes]:
     """What each backend figure is (rust/src/sinks/stats.rs): the dashboard draws counters as
     rates and gauges as they are, without a list of its own; and which keys of a flavor's
     counts are not request outcomes (it does not add them up as requests)."""
-    rows = [
-        {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
-        for key, metric, kind, help_, only in metrics.BACKEND_STATS
-    ]
-    return _json({"backend": rows, "flavor_counters": list(EXTRA_COUNTERS)})
+
+    def rows(schema: Sequence[tuple[str, str, str, str, str | None]]) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "metric": metric, "kind": kind, "help": help_, "only": only}
+            for key, metric, kind, help_, only in schema
+        ]
+
+    return _json(
+        {
+            "backend": rows(metrics.BACKEND_STATS),
+            "backend_flavor": rows(metrics.BACKEND_FLAVOR_STATS),
+            "flavor_counters": list(EXTRA_COUNTERS),
+        }
+    )
 
 
 def metrics_route(view: AdminView) -> tuple[int, str, bytes]:

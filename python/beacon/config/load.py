@@ -13,6 +13,7 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
 
+from beacon._beacon import MAX_FLAVORS
 from beacon.config.checks import Check, address
 from beacon.config.schema import RUNTIME_KEYS, Config
 
@@ -137,6 +138,8 @@ def _clashes(flavors: list[Any]) -> list[str]:
     """Flavor names and hosts used twice; read from the file's objects, so they are found
     together with every other problem."""
     problems = []
+    if len(flavors) > MAX_FLAVORS:  # rust/src/sinks/per_flavor.rs: fixed rows per backend
+        problems.append(f"flavors: at most {MAX_FLAVORS} flavors, got {len(flavors)}")
     names: set[str] = set()
     hosts: dict[str, str] = {}
     for i, f in enumerate(flavors):

@@ -1,9 +1,10 @@
 //! What the request path sees of a backend: its queue, its overflow spool, and every
-//! counter of the backend. The backend's own worker (the file writer thread, the Kafka
+//! counter of the backend, per flavor too (`per_flavor.rs`). The backend's own worker (the file writer thread, the Kafka
 //! sink driven by its feeder thread) drains the queue and keeps the counters; `/stats`,
 //! `/metrics` and `/healthz` read them through [`super::stats`].
 
-use super::spool::{Spool, SpoolGauges};
+use super::per_flavor::{PerFlavor, MAX_FLAVORS, OTHER};
+use super::spool::{Segment, Spool, SpoolGauges};
 use crate::clock::Day;
 use crate::event::{Event, SharedEvent};
 use crate::ring::BackendQueue;
@@ -90,6 +91,8 @@ pub struct Backend {
     flavors: RwLock<Vec<Arc<str>>>,
     /// `spool_high_water_bytes`: past it, the batch endpoint refuses batches (503).
     pub spool_high_water: Option<u64>,
+    /// The same figures per flavor (those of the accounting identity), by slot.
+    pub per_flavor: Box<PerFlavor>,
 }
 
 impl Backend {
@@ -102,6 +105,13 @@ impl Backend {
         let spool = Spool::open(spool_dir)?;
         let counters = Counters::default();
         counters.set_up(true);
+        let per_flavor = Box::<PerFlavor>::default();
+        let flavors: Vec<Arc<str>> = flavors.iter().map(|f| Arc::from(f.as_str())).collect();
+        for (flavor, &n) in spool.recovered_by_flavor() {
+            let slot = slot_of_name(&flavors, flavor);
+            per_flavor.recovered.add(slot, n);
+            per_flavor.spool_pending.add(slot, n);
+        }
         Ok(Backend {
             name,
             queue: BackendQueue::new(capacity),
@@ -109,8 +119,9 @@ impl Backend {
             recovered: spool.recovered(),
             spool: Mutex::new(spool),
             counters,
-            flavors: RwLock::new(flavors.iter().map(|f| Arc::from(f.as_str())).collect()),
+            flavors: RwLock::new(flavors),
             spool_high_water: None,
+            per_flavor,
         })
     }
 
@@ -123,6 +134,7 @@ impl Backend {
     /// Hands an event to the backend without blocking on it: into the queue, or when the
     /// queue is full into the spool (the slow path: a short lock and a buffered write).
     pub fn offer(&self, ev: SharedEvent) {
+        self.per_flavor.accepted.add(self.slot(ev.flavor), 1);
         if let Err(ev) = self.queue.push(ev) {
             self.spool_events(std::slice::from_ref(&ev));
         }
@@ -157,10 +169,8 @@ impl Backend {
     pub fn append(&self, spool: &mut Spool, ev: &Event, first: bool) -> bool {
         let flavor = self.flavor_name(ev.flavor);
         let key = ev.key.as_deref();
-        self.count_spooled(
-            spool.append(&flavor, ev.ts_ms, ev.day, key, &ev.line),
-            first,
-        )
+        let done = spool.append(&flavor, ev.ts_ms, ev.day, key, &ev.line);
+        self.count_spooled(done, first, self.slot(ev.flavor))
     }
 
     /// Appends a message the store handed back (a failed Kafka delivery), counting it as
@@ -174,18 +184,44 @@ impl Backend {
         first: bool,
     ) -> bool {
         // The day only matters to the file backend; its records keep the event's own.
-        let done = self.spool().append(flavor, ts_ms, Day(0), key, line);
-        self.count_spooled(done, first)
+        let mut spool = self.spool();
+        let done = spool.append(flavor, ts_ms, Day(0), key, line);
+        self.count_spooled(done, first, self.slot_of_name(flavor))
     }
 
-    fn count_spooled(&self, done: io::Result<()>, first: bool) -> bool {
-        let c = &self.counters;
+    /// Counts one append, under the spool's lock: a replay cannot take the line (and
+    /// count it out of `spool_pending`) before it is counted in.
+    fn count_spooled(&self, done: io::Result<()>, first: bool, slot: usize) -> bool {
+        let (c, f) = (&self.counters, &self.per_flavor);
         match done {
-            Ok(()) if first => Counters::add(&c.spooled, 1),
-            Ok(()) => {}
-            Err(_) => Counters::add(&c.dropped, 1),
+            Ok(()) => {
+                f.spool_pending.add(slot, 1);
+                if first {
+                    Counters::add(&c.spooled, 1);
+                    f.spooled.add(slot, 1);
+                }
+            }
+            Err(_) => {
+                Counters::add(&c.dropped, 1);
+                f.dropped.add(slot, 1);
+            }
         }
         done.is_ok()
+    }
+
+    /// Spool lines of a flavor a replay took (handed on, or spooled again).
+    pub fn taken_from_spool(&self, slot: usize, n: u64) {
+        self.per_flavor.spool_pending.sub(slot, n);
+    }
+
+    /// A taken segment's torn lines: dropped, each under its flavor.
+    pub fn drop_torn(&self, seg: &Segment) {
+        Counters::add(&self.counters.dropped, seg.corrupt.len() as u64);
+        for flavor in &seg.corrupt {
+            let slot = self.slot_of_name(flavor);
+            self.per_flavor.dropped.add(slot, 1);
+            self.taken_from_spool(slot, 1);
+        }
     }
 
     /// The spool, for the worker's replay. A poisoned lock still holds a usable spool.
@@ -226,6 +262,19 @@ impl Backend {
             .map_or(u16::MAX, |i| i as u16)
     }
 
+    /// The per-flavor row of an event's slot: [`OTHER`] past the rows there are. Rows are
+    /// slots, so two slots of one name (a topic changed by a reload) are two rows, summed
+    /// by name in the snapshot.
+    pub fn slot(&self, index: u16) -> usize {
+        usize::from(index).min(OTHER)
+    }
+
+    /// The per-flavor row of a flavor name (a spool record's): its first slot, [`OTHER`]
+    /// for a name no slot has.
+    pub fn slot_of_name(&self, name: &str) -> usize {
+        slot_of_name(&self.names(), name)
+    }
+
     /// Name of a slot; `unknown` past the end.
     pub fn flavor_name(&self, index: u16) -> Arc<str> {
         self.names()
@@ -233,4 +282,10 @@ impl Backend {
             .cloned()
             .unwrap_or_else(|| Arc::from("unknown"))
     }
+}
+
+fn slot_of_name(names: &[Arc<str>], name: &str) -> usize {
+    (names.iter().take(MAX_FLAVORS))
+        .position(|n| &**n == name)
+        .unwrap_or(OTHER)
 }

@@ -8,13 +8,16 @@
 //! it is handled. A crash between handling and removal replays that segment again:
 //! at-least-once across a crash during replay, exactly-once otherwise.
 //!
+//! A line's flavor is its first field ([`line_flavor`]), torn or not: what start-up counts
+//! per flavor as recovered and what a replay takes per flavor agree (sinks/per_flavor.rs).
+//!
 //! The spool is used under its backend's lock; what `/stats` reads of it (records pending,
 //! their bytes, the oldest pending event's time) is mirrored into [`SpoolGauges`], read
 //! without the lock, so that a scrape never waits for a segment being read and the batch
 //! endpoint's backpressure check costs one atomic load (docs/architecture.md).
 
 use crate::clock::Day;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -43,8 +46,9 @@ pub struct SpoolRecord {
 pub struct Segment {
     seq: u64,
     pub records: Vec<SpoolRecord>,
-    /// Lines that did not parse (a torn last line after a crash).
-    pub corrupt: u64,
+    /// The flavor ([`line_flavor`]) of each line that did not parse (a torn last line
+    /// after a crash).
+    pub corrupt: Vec<String>,
     /// The segment file's size, as read.
     bytes: u64,
 }
@@ -52,7 +56,7 @@ pub struct Segment {
 impl Segment {
     /// Records and torn lines: what [`Spool::remove`] takes off `pending`.
     pub fn lines(&self) -> u64 {
-        self.records.len() as u64 + self.corrupt
+        (self.records.len() + self.corrupt.len()) as u64
     }
 }
 
@@ -106,6 +110,8 @@ pub struct Spool {
     bytes: u64,
     /// Lines found on disk by `open`: events an earlier run left.
     recovered: u64,
+    /// The same by flavor name.
+    recovered_by_flavor: HashMap<String, u64>,
     gauges: Arc<SpoolGauges>,
 }
 
@@ -116,6 +122,7 @@ impl Spool {
         let mut closed = BTreeMap::new();
         let mut pending = 0;
         let mut bytes = 0;
+        let mut by_flavor = HashMap::new();
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
@@ -123,7 +130,7 @@ impl Spool {
                 .strip_suffix(".spool")
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                let (lines, size, min_ts) = scan(&dir.join(&*name))?;
+                let (lines, size, min_ts) = scan(&dir.join(&*name), &mut by_flavor)?;
                 pending += lines;
                 bytes += size;
                 closed.insert(seq, min_ts);
@@ -139,6 +146,7 @@ impl Spool {
             pending,
             bytes,
             recovered: pending,
+            recovered_by_flavor: by_flavor,
             gauges: Arc::new(SpoolGauges {
                 pending: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
@@ -161,6 +169,11 @@ impl Spool {
     /// Lines an earlier run left on disk, found by `open`.
     pub fn recovered(&self) -> u64 {
         self.recovered
+    }
+
+    /// `recovered` by flavor name.
+    pub fn recovered_by_flavor(&self) -> &HashMap<String, u64> {
+        &self.recovered_by_flavor
     }
 
     /// The gauges readers see without the lock.
@@ -228,13 +241,13 @@ impl Spool {
         let mut seg = Segment {
             seq,
             records: Vec::new(),
-            corrupt: 0,
+            corrupt: Vec::new(),
             bytes: text.len() as u64,
         };
         for line in text.split_inclusive(|&b| b == b'\n') {
             match parse_record(line) {
                 Some(rec) => seg.records.push(rec),
-                None => seg.corrupt += 1,
+                None => seg.corrupt.push(flavor_text(line)),
             }
         }
         Ok(Some(seg))
@@ -315,6 +328,16 @@ fn unhex(s: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A spool line's flavor: its first field; a line without a tab (torn) is all flavor.
+pub fn line_flavor(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.split(|&b| b == b'\t').next().unwrap_or(line)
+}
+
+fn flavor_text(line: &[u8]) -> String {
+    String::from_utf8_lossy(line_flavor(line)).into_owned()
+}
+
 fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
     if !line.ends_with(b"\n") {
         return None; // torn write
@@ -338,21 +361,36 @@ fn parse_record(line: &[u8]) -> Option<SpoolRecord> {
     })
 }
 
-/// A segment file's lines, its size and the oldest `ts_ms` among them (read without
-/// parsing the rest of each record: a large spool is scanned at every start).
-fn scan(path: &Path) -> io::Result<(u64, u64, i64)> {
+/// A segment file's lines, its size and the oldest `ts_ms` among them, its lines counted
+/// by flavor into `by_flavor` (read without parsing the rest of each record: a large spool
+/// is scanned at every start).
+fn scan(path: &Path, by_flavor: &mut HashMap<String, u64>) -> io::Result<(u64, u64, i64)> {
     let mut text = Vec::new();
     File::open(path)?.read_to_end(&mut text)?;
     let mut lines = 0;
     let mut min_ts = NO_TS;
+    let mut last: (&[u8], u64) = (b"", 0); // runs of one flavor: one map update each
     for line in text.split_inclusive(|&b| b == b'\n') {
         lines += 1;
+        let flavor = line_flavor(line);
+        if flavor != last.0 {
+            count_run(by_flavor, last);
+            last = (flavor, 0);
+        }
+        last.1 += 1;
         let ts = line.split(|&b| b == b'\t').nth(1);
         if let Some(ts) = ts.and_then(|t| std::str::from_utf8(t).ok()?.parse::<i64>().ok()) {
             min_ts = min_ts.min(ts);
         }
     }
+    count_run(by_flavor, last);
     Ok((lines, text.len() as u64, min_ts))
+}
+
+fn count_run(by_flavor: &mut HashMap<String, u64>, (flavor, n): (&[u8], u64)) {
+    if n > 0 {
+        *by_flavor.entry(flavor_text(flavor)).or_default() += n;
+    }
 }
 
 #[cfg(test)]
@@ -410,9 +448,17 @@ mod tests {
             .unwrap();
         let mut s = Spool::open(&dir).unwrap();
         assert_eq!(s.pending(), 4);
+        assert_eq!(
+            s.recovered_by_flavor().get("site.a"),
+            Some(&4),
+            "the torn line too"
+        );
         add(&mut s, 3);
         let seg = s.take_oldest().unwrap().unwrap();
-        assert_eq!((seg.records.len(), seg.corrupt), (3, 1));
+        assert_eq!(
+            (seg.records.len(), seg.corrupt.clone()),
+            (3, vec!["site.a".into()])
+        );
         s.remove(seg).unwrap();
         let seg = s.take_oldest().unwrap().unwrap();
         assert_eq!(seg.records[0].ts_ms, 3);

@@ -11,9 +11,12 @@
 //! ```
 //!
 //! [`Snapshot::unaccounted`] is the difference; docs/architecture.md ("Loss accounting")
-//! says where each event is counted on its way.
+//! says where each event is counted on its way. The same per flavor ([`FLAVOR_STATS`],
+//! `backends.<name>.flavors.<flavor>` in `/stats`), at a quiet moment (nothing buffered or
+//! in flight): see `per_flavor.rs` for what is exact when.
 
 use super::backend::{Backend, Counters};
+use super::per_flavor::FlavorSnapshot;
 use crate::clock::now_ms;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,20 +43,26 @@ pub enum Value {
     Flag(bool),
 }
 
-/// One row of the schema.
-pub struct Stat {
-    /// Key in the backend's `/stats` object.
+/// One row of the schema: of a backend (`S` = [`Snapshot`]) or of one flavor of it
+/// ([`FlavorSnapshot`]).
+pub struct Stat<S: 'static = Snapshot> {
+    /// Key in the backend's `/stats` object (or its flavor's).
     pub key: &'static str,
-    /// Prometheus family, without the `_total` a counter gets; label `backend`.
+    /// Prometheus family, without the `_total` a counter gets; label `backend` (and
+    /// `flavor`).
     pub metric: &'static str,
     pub kind: Kind,
     pub help: &'static str,
     /// The one backend that has it; None: every backend.
     pub only: Option<&'static str>,
-    read: fn(&Snapshot) -> Value,
+    read: fn(&S) -> Value,
 }
 
-impl Stat {
+impl<S> Stat<S> {
+    pub fn value(&self, snapshot: &S) -> Value {
+        (self.read)(snapshot)
+    }
+
     pub fn applies_to(&self, backend: &str) -> bool {
         match self.only {
             None => true,
@@ -136,13 +145,30 @@ impl Snapshot {
     }
 }
 
-const fn counter(
+/// Each flavor's figures of one backend, read once: configured flavors by name, then
+/// `(other)` when it has any (`per_flavor.rs`).
+pub fn flavor_snapshots(b: &Backend) -> Vec<(String, FlavorSnapshot)> {
+    b.per_flavor.snapshot(&b.flavor_names())
+}
+
+/// The per-flavor rows that apply to `backend`, with their values for one flavor.
+pub fn flavor_rows<'a>(
+    f: &'a FlavorSnapshot,
+    backend: &'a str,
+) -> impl Iterator<Item = (&'static Stat<FlavorSnapshot>, Value)> + 'a {
+    FLAVOR_STATS
+        .iter()
+        .filter(move |s| s.applies_to(backend))
+        .map(move |s| (s, (s.read)(f)))
+}
+
+const fn counter<S>(
     key: &'static str,
     metric: &'static str,
     only: Option<&'static str>,
     help: &'static str,
-    read: fn(&Snapshot) -> Value,
-) -> Stat {
+    read: fn(&S) -> Value,
+) -> Stat<S> {
     Stat {
         key,
         metric,
@@ -153,12 +179,12 @@ const fn counter(
     }
 }
 
-const fn gauge(
+const fn gauge<S>(
     key: &'static str,
     metric: &'static str,
     help: &'static str,
-    read: fn(&Snapshot) -> Value,
-) -> Stat {
+    read: fn(&S) -> Value,
+) -> Stat<S> {
     Stat {
         key,
         metric,
@@ -297,6 +323,68 @@ pub static STATS: &[Stat] = &[
     ),
 ];
 
+/// The per-flavor schema, in `/stats` order: the figures of the accounting identity, each
+/// under the key (and kind) the backend's own has; families with labels `backend` and
+/// `flavor`.
+pub static FLAVOR_STATS: &[Stat<FlavorSnapshot>] = &[
+    counter(
+        "accepted",
+        "beacon_backend_flavor_accepted_events",
+        None,
+        "Events of the flavor the request path handed the backend.",
+        |f| Value::Count(f.accepted),
+    ),
+    counter(
+        "written",
+        "beacon_backend_flavor_written_events",
+        FILE,
+        "Events of the flavor written to their daily file.",
+        |f| Value::Count(f.delivered),
+    ),
+    counter(
+        "delivered",
+        "beacon_backend_flavor_delivered_events",
+        KAFKA,
+        "Events of the flavor Kafka surely acknowledged: exact while nothing is in flight, \
+         behind by at most in_flight meanwhile.",
+        |f| Value::Count(f.delivered),
+    ),
+    counter(
+        "rejected",
+        "beacon_backend_flavor_rejected_events",
+        KAFKA,
+        "Events of the flavor Kafka refused for good (the rejected log).",
+        |f| Value::Count(f.rejected),
+    ),
+    counter(
+        "dropped",
+        "beacon_backend_flavor_dropped_events",
+        None,
+        "Events of the flavor lost (spool or rejected log unwritable, torn spool line).",
+        |f| Value::Count(f.dropped),
+    ),
+    counter(
+        "spooled",
+        "beacon_backend_flavor_spooled_events",
+        None,
+        "Events of the flavor written to the spool (the first time).",
+        |f| Value::Count(f.spooled),
+    ),
+    counter(
+        "recovered",
+        "beacon_backend_flavor_recovered_events",
+        None,
+        "Spool lines of the flavor an earlier run left, found at start.",
+        |f| Value::Count(f.recovered),
+    ),
+    gauge(
+        "spool_pending",
+        "beacon_backend_flavor_spool_pending_events",
+        "Events of the flavor waiting in the spool for replay.",
+        |f| Value::Count(f.spool_pending),
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +417,30 @@ mod tests {
                 "in_flight",
                 "spool_pending",
             ] {
+                assert!(keys.contains(&k), "{backend} lacks {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn flavor_rows_are_the_identitys_places_keyed_and_kinded_as_the_backends() {
+        for (i, a) in FLAVOR_STATS.iter().enumerate() {
+            for b in FLAVOR_STATS[i + 1..].iter() {
+                assert_ne!(a.key, b.key);
+                assert_ne!(a.metric, b.metric);
+            }
+            assert!(STATS.iter().all(|s| s.metric != a.metric));
+            // The dashboard reads a key's kind from the backend rows.
+            let same = STATS
+                .iter()
+                .find(|s| s.key == a.key)
+                .expect("a backend row");
+            assert_eq!((same.kind, same.only), (a.kind, a.only), "{}", a.key);
+        }
+        for (backend, done) in [("file", "written"), ("kafka", "delivered")] {
+            let f = FlavorSnapshot::default();
+            let keys: Vec<_> = flavor_rows(&f, backend).map(|(s, _)| s.key).collect();
+            for k in ["accepted", "recovered", done, "dropped", "spool_pending"] {
                 assert!(keys.contains(&k), "{backend} lacks {k}");
             }
         }

@@ -2,14 +2,17 @@
 //! a disk full on write (a torn line), on open, a truncate that fails too, and a spool
 //! that cannot be written. Real files in a temporary directory; every test ends with each
 //! event in the day's file exactly once (or counted as dropped) and the accounting
-//! identity of `stats.rs` holding.
+//! identity of `stats.rs` holding, per flavor too (`per_flavor.rs`).
 
 use super::fs::{DataFile, Fs, RealFs};
 use super::{FileSink, FileSinkConfig};
 use crate::clock::Day;
 use crate::event::{Event, SharedEvent};
 use crate::sinks::backend::{Backend, Counters};
-use crate::sinks::stats::Snapshot;
+use crate::sinks::per_flavor::{FlavorSnapshot, OTHER_KEY};
+use crate::sinks::spool::Spool;
+use crate::sinks::stats::{flavor_snapshots, Snapshot};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -102,12 +105,19 @@ struct Rig {
 const DAY: Day = Day(20261124);
 
 fn rig(name: &str, prepare: impl FnOnce(&Faults, &Path)) -> Rig {
+    rig_seeded(name, |_| {}, prepare)
+}
+
+/// A rig whose directory `seed` fills before the backend opens its spool there; flavors
+/// `f` (index 0) and `g`.
+fn rig_seeded(name: &str, seed: impl FnOnce(&Path), prepare: impl FnOnce(&Faults, &Path)) -> Rig {
     let dir = std::env::temp_dir().join(format!("beacon-file-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
+    seed(&dir);
     let faults = Arc::new(Faults::default());
     faults.heal();
-    let backend =
-        Arc::new(Backend::new("file", 1024, &dir.join("spool"), vec!["f".into()]).unwrap());
+    let flavors = vec!["f".into(), "g".into()];
+    let backend = Arc::new(Backend::new("file", 1024, &dir.join("spool"), flavors).unwrap());
     prepare(&faults, &dir);
     let cfg = FileSinkConfig {
         data_dir: dir.join("data"),
@@ -127,8 +137,13 @@ fn rig(name: &str, prepare: impl FnOnce(&Faults, &Path)) -> Rig {
 
 /// Event `n`: a 32-byte line.
 fn event(n: u64) -> SharedEvent {
+    event_of(0, n)
+}
+
+/// Event `n` of flavor index `flavor`.
+fn event_of(flavor: u16, n: u64) -> SharedEvent {
     Arc::new(Event {
-        flavor: 0,
+        flavor,
         day: DAY,
         ts_ms: n as i64,
         key: None,
@@ -155,6 +170,12 @@ impl Rig {
         Snapshot::of(&self.backend)
     }
 
+    /// Each flavor's figures, by name.
+    fn flavors(&self) -> HashMap<String, FlavorSnapshot> {
+        let snap = flavor_snapshots(&self.backend);
+        snap.into_iter().map(|(n, f)| (n.to_owned(), f)).collect()
+    }
+
     fn path(&self) -> PathBuf {
         self.dir.join("data/f/2026-11-24.jsonl")
     }
@@ -177,7 +198,9 @@ impl Rig {
             })
             .collect();
         numbers.sort_unstable();
-        (numbers, self.stats())
+        let s = self.stats();
+        assert_flavors_accounted(&s, &self.flavors());
+        (numbers, s)
     }
 }
 
@@ -295,14 +318,15 @@ fn slots_a_reload_adds_write_to_their_flavors_directory() {
     };
     r.send(0..2);
     wait_for("the first events land", || r.stats().delivered == 2);
-    // A reload: flavor `f` gets a second slot (a new Kafka topic), flavor `g` a first.
-    r.backend.set_flavors(&["f".into(), "f".into(), "g".into()]);
-    r.backend.offer(at(1, 2));
-    r.backend.offer(at(2, 3));
+    // A reload: flavor `f` gets a second slot (a new Kafka topic), flavor `h` a first.
+    r.backend
+        .set_flavors(&["f".into(), "g".into(), "f".into(), "h".into()]);
+    r.backend.offer(at(2, 2));
+    r.backend.offer(at(3, 3));
     r.backend.offer(at(0, 4));
     wait_for("every event lands", || r.stats().delivered == 5);
-    let g = fs::read_to_string(r.dir.join("data/g/2026-11-24.jsonl")).unwrap();
-    assert_eq!(g, String::from_utf8(event(3).line.to_vec()).unwrap());
+    let h = fs::read_to_string(r.dir.join("data/h/2026-11-24.jsonl")).unwrap();
+    assert_eq!(h, String::from_utf8(event(3).line.to_vec()).unwrap());
     let (numbers, s) = r.stop_and_read();
     assert_eq!(
         numbers,
@@ -310,4 +334,127 @@ fn slots_a_reload_adds_write_to_their_flavors_directory() {
         "both slots of `f` share its file"
     );
     assert_eq!(s.unaccounted(), 0, "{s:?}");
+}
+
+/// At a quiet moment: each flavor is accounted for, and the flavors add up to the backend.
+fn assert_flavors_accounted(s: &Snapshot, flavors: &HashMap<String, FlavorSnapshot>) {
+    assert_eq!(
+        (s.buffered, s.in_flight, s.unaccounted()),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    let mut sum = FlavorSnapshot::default();
+    for (name, f) in flavors {
+        assert_eq!(f.unaccounted(), 0, "{name}: {f:?}");
+        sum.accepted += f.accepted;
+        sum.delivered += f.delivered;
+        sum.dropped += f.dropped;
+        sum.spooled += f.spooled;
+        sum.spool_pending += f.spool_pending;
+        sum.recovered += f.recovered;
+    }
+    let total = (
+        s.accepted,
+        s.delivered,
+        s.dropped,
+        s.spooled,
+        s.spool_pending,
+    );
+    let summed = (
+        sum.accepted,
+        sum.delivered,
+        sum.dropped,
+        sum.spooled,
+        sum.spool_pending,
+    );
+    assert_eq!((total, s.recovered), (summed, sum.recovered), "{flavors:?}");
+}
+
+#[test]
+fn per_flavor_figures_follow_a_disk_full_spool_and_replay() {
+    let r = rig("flavors", |f, _| {
+        f.write_budget.store(1000, Ordering::SeqCst)
+    });
+    (0..200).for_each(|n| r.backend.offer(event_of((n % 2) as u16, n)));
+    wait_for("the write fails", || !r.stats().up);
+    r.faults.heal();
+    wait_for("the spool is replayed", || r.stats().delivered == 200);
+    let flavors = r.flavors();
+    let (_, s) = r.stop_and_read();
+    assert!(s.spooled > 0, "{s:?}");
+    for name in ["f", "g"] {
+        let f = &flavors[name];
+        assert_eq!(
+            (f.accepted, f.delivered, f.spool_pending),
+            (100, 100, 0),
+            "{name}"
+        );
+    }
+    assert!(
+        !flavors.contains_key(OTHER_KEY),
+        "no other row while it is empty"
+    );
+    assert_flavors_accounted(&s, &flavors);
+}
+
+#[test]
+fn per_flavor_drops_when_the_spool_cannot_be_written() {
+    let r = rig("flavordrop", |f, dir| {
+        f.fail_open.store(true, Ordering::SeqCst);
+        let spool = dir.join("spool");
+        fs::remove_dir_all(&spool).unwrap();
+        fs::write(&spool, b"").unwrap();
+    });
+    (0..30).for_each(|n| r.backend.offer(event_of(u16::from(n % 3 == 0), n)));
+    wait_for("every event is dropped", || r.stats().dropped == 30);
+    let flavors = r.flavors();
+    assert_eq!((flavors["f"].dropped, flavors["g"].dropped), (20, 10));
+    assert_flavors_accounted(&r.stats(), &flavors);
+}
+
+#[test]
+fn an_earlier_runs_spool_is_recovered_and_replayed_per_flavor() {
+    let seed = |dir: &Path| {
+        let mut spool = Spool::open(&dir.join("spool")).unwrap();
+        let line = |n: u64| event(n).line.to_vec();
+        for (flavor, n) in [
+            ("f", 1),
+            ("g", 2),
+            ("f", 3),
+            ("gone", 4),
+            ("g", 5),
+            ("f", 6),
+        ] {
+            spool.append(flavor, n as i64, DAY, None, &line(n)).unwrap();
+        }
+        drop(spool); // flushed: the earlier run ended
+        let seg = fs::read_dir(dir.join("spool")).unwrap().next().unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(seg.unwrap().path());
+        std::io::Write::write_all(f.as_mut().unwrap(), b"g\t17").unwrap(); // torn by a crash
+    };
+    let r = rig_seeded("recovered", seed, |_, _| {});
+    let flavors = r.flavors();
+    let recovered = |name: &str| flavors[name].recovered;
+    assert_eq!(
+        (recovered("f"), recovered("g"), recovered(OTHER_KEY)),
+        (3, 3, 1)
+    );
+    wait_for("the spool is replayed", || r.stats().delivered == 6);
+    let flavors = r.flavors();
+    let (numbers, s) = r.stop_and_read();
+    assert_eq!(numbers, vec![1, 3, 6], "flavor f's file");
+    assert_eq!(
+        (flavors["g"].delivered, flavors["g"].dropped),
+        (2, 1),
+        "the torn line"
+    );
+    let other = &flavors[OTHER_KEY];
+    assert_eq!(
+        (other.delivered, other.spool_pending),
+        (1, 0),
+        "written to data/gone/"
+    );
+    assert_flavors_accounted(&s, &flavors);
 }

@@ -155,10 +155,11 @@ impl<F: Fs> Writer<F> {
                 }
             };
             // Its lines leave `spool_pending` now: into the buffers, or torn (dropped).
-            let c = self.counters();
-            Counters::set(&c.replay_taken, seg.lines());
-            Counters::add(&c.dropped, seg.corrupt);
+            Counters::set(&self.counters().replay_taken, seg.lines());
+            self.backend.drop_torn(&seg);
             for rec in &seg.records {
+                let b = &self.backend;
+                b.taken_from_spool(b.slot_of_name(&rec.flavor), 1);
                 let dir = self.dir_id(&rec.flavor);
                 let ev = Event {
                     flavor: self.backend.flavor_index(&rec.flavor),
@@ -278,6 +279,12 @@ impl<F: Fs> Writer<F> {
             Ok(()) => {
                 let replayed = f.pending.iter().filter(|(_, r)| *r).count() as u64;
                 Counters::add(&c.delivered, f.pending.len() as u64);
+                // A file holds one flavor's events (of one or more slots: its name's row).
+                let slot = self.backend.slot_of_name(&self.dirs[usize::from(key.0)]);
+                self.backend
+                    .per_flavor
+                    .delivered
+                    .add(slot, f.pending.len() as u64);
                 Counters::add(&c.bytes, f.buf.len() as u64);
                 Counters::add(&c.replayed, replayed);
                 f.good_len += f.buf.len() as u64;

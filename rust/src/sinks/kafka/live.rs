@@ -89,11 +89,19 @@ impl KafkaSink {
         producer: &mut impl Producer,
     ) -> Handed {
         let mut handed = 0u64;
+        let mut by_slot: Vec<(usize, u64)> = Vec::new(); // runs of one flavor
         let mut stop = None;
         let mut i = 0;
         while i < batch.len() {
             match producer.produce(route, &Message::of(&batch[i])) {
-                Ok(()) => handed += 1,
+                Ok(()) => {
+                    handed += 1;
+                    let slot = self.backend.slot(batch[i].flavor);
+                    match by_slot.last_mut() {
+                        Some((s, n)) if *s == slot => *n += 1,
+                        _ => by_slot.push((slot, 1)),
+                    }
+                }
                 Err(Refusal::Reject(error)) => self.reject_unsent(&Message::of(&batch[i]), &error),
                 Err(refusal) => {
                     stop = Some(refusal);
@@ -103,6 +111,7 @@ impl KafkaSink {
             i += 1;
         }
         let mut st = self.lock();
+        by_slot.into_iter().for_each(|(s, n)| st.fates.handed(s, n));
         match route {
             Route::Fast => st.fast.handed += handed,
             Route::Live | Route::Replay => st.reported_outstanding += handed,

@@ -17,6 +17,7 @@
 //! librdkafka; while down, through the producer that reports every delivery, whose first
 //! success marks Kafka up. The replay and the recovery probes always take the latter.
 
+mod fates;
 mod live;
 #[cfg(feature = "python")]
 pub mod py;
@@ -30,6 +31,7 @@ pub use live::Handed;
 
 use super::backend::{Backend, Counters};
 use crate::event::SharedEvent;
+use fates::Fates;
 use rejected::RejectedLog;
 use replay::Replay;
 use std::collections::{HashMap, VecDeque};
@@ -220,6 +222,8 @@ struct State {
     fast: Fast,
     /// Handed to the reporting producer, not yet reported.
     reported_outstanding: u64,
+    /// Per flavor: handed, returned, confirmed delivered.
+    fates: Fates,
     replay: Replay,
     spool_failing: bool,
 }
@@ -248,6 +252,7 @@ impl KafkaSink {
                 last_batch: 0,
                 fast: Fast::default(),
                 reported_outstanding: 0,
+                fates: Fates::default(),
                 replay: Replay::new(),
                 spool_failing: false,
             }),
@@ -326,11 +331,15 @@ impl KafkaSink {
         self.counters().set_up(false);
     }
 
+    /// Messages handed to librdkafka and not yet known delivered or reported.
+    fn in_flight(st: &State) -> u64 {
+        st.fast.handed - st.fast.reported - st.fast.delivered + st.reported_outstanding
+    }
+
     /// Publishes the gauges `/stats` reads: in librdkafka, taken off the queue.
     fn publish(&self, st: &State) {
         let c = self.counters();
-        let fast = st.fast.handed - st.fast.reported - st.fast.delivered;
-        Counters::set(&c.in_flight, fast + st.reported_outstanding);
+        Counters::set(&c.in_flight, Self::in_flight(st));
         Counters::set(&c.held, (st.stalled.len() + st.spill.len()) as u64);
     }
 

@@ -36,7 +36,7 @@ impl Held {
 
     /// Its lines that no longer wait in the spool: handed on, or torn.
     fn taken(&self) -> u64 {
-        self.pos as u64 + self.seg.corrupt
+        (self.pos + self.seg.corrupt.len()) as u64
     }
 }
 
@@ -110,7 +110,7 @@ impl KafkaSink {
                 return false;
             }
         };
-        Counters::add(&self.counters().dropped, seg.corrupt);
+        self.backend.drop_torn(&seg);
         let topics: Vec<u16> = (seg.records.iter())
             .map(|r| self.backend.flavor_index(&r.flavor))
             .collect();
@@ -147,6 +147,7 @@ impl KafkaSink {
         let start = held.pos;
         let end = (start + budget).min(held.seg.records.len());
         let mut handed = 0u64;
+        let mut by_slot = Vec::new();
         let mut stop = None;
         while held.pos < end {
             let rec = &held.seg.records[held.pos];
@@ -156,17 +157,23 @@ impl KafkaSink {
                 rec.key.as_deref(),
                 rec.ts_ms,
             );
+            let slot = self.backend.slot(held.topics[held.pos]);
             match producer.produce(Route::Replay, &msg) {
-                Ok(()) => handed += 1,
+                Ok(()) => {
+                    handed += 1;
+                    by_slot.push(slot);
+                }
                 Err(Refusal::Reject(error)) => self.reject_unsent(&msg, &error),
                 Err(refusal) => {
                     stop = Some(refusal);
                     break;
                 }
             }
+            self.backend.taken_from_spool(slot, 1);
             held.pos += 1;
         }
         let mut st = self.lock();
+        by_slot.into_iter().for_each(|s| st.fates.handed(s, 1));
         held.outstanding += handed;
         st.reported_outstanding += handed;
         st.replay.tokens -= (held.pos - start) as f64;
@@ -210,6 +217,8 @@ impl KafkaSink {
             let key = rec.key.as_deref();
             self.backend
                 .append_returned(&rec.flavor, rec.ts_ms, key, &rec.line, false);
+            let slot = self.backend.slot_of_name(&rec.flavor);
+            self.backend.taken_from_spool(slot, 1);
         }
         held.pos = held.seg.records.len();
         Counters::set(&self.counters().replay_taken, held.taken());

@@ -31,12 +31,13 @@ impl KafkaSink {
         let mut st = self.lock();
         self.reported(&mut st, route);
         Counters::add(&self.counters().failed, 1);
-        let flavor = (st.flavor_of.get(msg.topic)).map_or("unknown", String::as_str);
+        let flavor = returned_flavor(&st, &msg).to_owned();
+        st.fates.returned(self.backend.slot_of_name(&flavor));
         let ts = returned_ts_ms(&msg);
         let before = Counters::get(&self.counters().dropped);
         // A replayed message was counted as spooled the first time.
         let first = route != Route::Replay;
-        (self.backend).append_returned(flavor, ts, msg.key, msg.value, first);
+        (self.backend).append_returned(&flavor, ts, msg.key, msg.value, first);
         self.check_spool(&mut st, before);
         self.down(&mut st, Level::Warning, "delivery failed", error, quiet);
         self.publish(&st);
@@ -46,6 +47,8 @@ impl KafkaSink {
     pub fn rejected(&self, route: Route, msg: Returned<'_>, error: &str) {
         let mut st = self.lock();
         self.reported(&mut st, route);
+        let slot = self.backend.slot_of_name(returned_flavor(&st, &msg));
+        st.fates.returned(slot);
         let ts = returned_ts_ms(&msg);
         let r = Rejected {
             topic: msg.topic,
@@ -54,7 +57,7 @@ impl KafkaSink {
             error,
             event: msg.value,
         };
-        self.file_rejected(&mut st, &r);
+        self.file_rejected(&mut st, &r, slot);
         self.publish(&st);
     }
 
@@ -72,20 +75,22 @@ impl KafkaSink {
             error,
             event: msg.value,
         };
-        self.file_rejected(&mut st, &r);
+        self.file_rejected(&mut st, &r, self.backend.slot(msg.topic));
     }
 
-    fn file_rejected(&self, st: &mut State, r: &Rejected<'_>) {
-        let c = self.counters();
+    fn file_rejected(&self, st: &mut State, r: &Rejected<'_>, slot: usize) {
+        let (c, f) = (self.counters(), &self.backend.per_flavor);
         match st.rejected.file(r) {
             Filed::Kept(note) => {
                 Counters::add(&c.rejected, 1);
+                f.rejected.add(slot, 1);
                 if let Some(n) = note {
                     self.note(Level::Warning, n);
                 }
             }
             Filed::Lost(note) => {
                 Counters::add(&c.dropped, 1);
+                f.dropped.add(slot, 1);
                 if let Some(n) = note {
                     self.note(Level::Error, n);
                 }
@@ -120,6 +125,9 @@ impl KafkaSink {
             Counters::add(&self.counters().delivered, delivered - fast.delivered);
             fast.delivered = delivered;
         }
+        let in_flight = Self::in_flight(&st);
+        st.fates
+            .confirm(in_flight, &self.backend.per_flavor.delivered);
         self.release_replayed(&mut st);
         self.publish(&st);
         drop(st);
@@ -173,6 +181,25 @@ impl KafkaSink {
         self.counters().set_up(true);
         self.note(Level::Info, why.to_owned());
     }
+}
+
+/// The flavor of a message a report handed back: the one its JSON names (a topic may be
+/// shared by flavors), else its topic's first flavor.
+fn returned_flavor<'a>(st: &'a State, msg: &Returned<'a>) -> &'a str {
+    event_flavor(msg.value)
+        .or_else(|| st.flavor_of.get(msg.topic).map(String::as_str))
+        .unwrap_or("unknown")
+}
+
+/// The `flavor` an event's JSON names: it comes right after `ts` (and `id`), before any
+/// parameter (docs/architecture.md, the event's shape); names need no escapes.
+pub(super) fn event_flavor(value: &[u8]) -> Option<&str> {
+    const LABEL: &[u8] = b",\"flavor\":\"";
+    let head = &value[..value.len().min(256)];
+    let at = head.windows(LABEL.len()).position(|w| w == LABEL)? + LABEL.len();
+    let rest = &value[at..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// A returned message's timestamp: a failed delivery report carries none, and then the

@@ -1,13 +1,15 @@
 //! The Kafka sink without Kafka: a fake producer that takes or refuses each message as a
 //! test says, delivery reports handed in as the callbacks would, a real spool and rejected
 //! log in a temporary directory. After each scenario every event is accounted for
-//! (`Snapshot::unaccounted`). tests/test_kafka_*.py run the same paths against a broker.
+//! (`Snapshot::unaccounted`), per flavor too whenever nothing is buffered or in flight.
+//! tests/test_kafka_*.py run the same paths against a broker.
 
-use super::reports::event_ts_ms;
+use super::reports::{event_flavor, event_ts_ms};
 use super::*;
 use crate::clock::Day;
 use crate::event::Event;
-use crate::sinks::stats::Snapshot;
+use crate::sinks::per_flavor::FlavorSnapshot;
+use crate::sinks::stats::{flavor_snapshots, Snapshot};
 use std::fs;
 
 const BASE_MS: i64 = 1_795_508_102_000;
@@ -18,12 +20,17 @@ struct Rig {
 }
 
 fn rig(name: &str) -> Rig {
+    rig_topics(name, ["topic-a", "topic-b"])
+}
+
+/// Flavors `a` and `b`, to these topics.
+fn rig_topics(name: &str, topics: [&str; 2]) -> Rig {
     let dir = std::env::temp_dir().join(format!("beacon-kafka-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let flavors = vec!["a".to_owned(), "b".to_owned()];
     let backend = Arc::new(Backend::new("kafka", 1024, &dir.join("spool"), flavors).unwrap());
     let cfg = KafkaConfig {
-        topics: vec!["topic-a".into(), "topic-b".into()],
+        topics: topics.map(String::from).to_vec(),
         rejected_dir: dir.join("kafka-rejected"),
         ..KafkaConfig::default()
     };
@@ -33,7 +40,7 @@ fn rig(name: &str) -> Rig {
     }
 }
 
-/// Event `n` of flavor `n % 2`, keyed for flavor 0, its `ts` at `BASE_MS + n`.
+/// Event `n` of flavor `n % 2` (`a`, `b`), keyed for flavor 0, its `ts` at `BASE_MS + n`.
 fn event(n: u64) -> SharedEvent {
     let ts_ms = BASE_MS + n as i64;
     let ts = chrono::DateTime::from_timestamp_millis(ts_ms).unwrap();
@@ -44,9 +51,12 @@ fn event(n: u64) -> SharedEvent {
         day: Day(20261124),
         ts_ms,
         key: (flavor == 0).then(|| format!("k{n}").into_bytes().into()),
-        line: format!("{{\"ts\":\"{ts}\",\"params\":{{\"n\":\"{n}\"}}}}\n")
-            .into_bytes()
-            .into(),
+        line: format!(
+            "{{\"ts\":\"{ts}\",\"flavor\":\"{}\",\"params\":{{\"n\":\"{n}\"}}}}\n",
+            ["a", "b"][flavor as usize]
+        )
+        .into_bytes()
+        .into(),
     })
 }
 
@@ -126,9 +136,17 @@ impl Rig {
         Snapshot::of(&self.sink.backend)
     }
 
+    /// Flavors `a` and `b`'s figures.
+    fn flavors(&self) -> [FlavorSnapshot; 2] {
+        let snap = flavor_snapshots(&self.sink.backend);
+        assert_eq!(snap.len(), 2, "no (other) row: {snap:?}");
+        [snap[0].1.clone(), snap[1].1.clone()]
+    }
+
     /// A delivery report for a message the producer took.
     fn report(&self, t: &Taken, error: Option<&str>) {
-        let topic = ["topic-a", "topic-b"][t.topic as usize];
+        let topics = self.sink.config().topics;
+        let topic = topics[t.topic as usize].as_str();
         let msg = Returned {
             topic,
             value: &t.value,
@@ -137,6 +155,7 @@ impl Rig {
         };
         match error {
             None => self.sink.delivered(t.route),
+            Some(e) if e.starts_with("Broker: Message size") => self.sink.rejected(t.route, msg, e),
             Some(e) => self.sink.failed(t.route, msg, e, false),
         }
     }
@@ -147,8 +166,28 @@ impl Rig {
     }
 }
 
-fn assert_accounted(s: &Snapshot) {
-    assert_eq!(s.unaccounted(), 0, "{s:?}");
+impl Rig {
+    /// Every event accounted for; at a quiet moment each flavor too, and the flavors add
+    /// up to the backend.
+    fn assert_accounted(&self, s: &Snapshot) {
+        assert_eq!(s.unaccounted(), 0, "{s:?}");
+        if s.buffered > 0 || s.in_flight > 0 {
+            return;
+        }
+        let [a, b] = self.flavors();
+        assert_eq!((a.unaccounted(), b.unaccounted()), (0, 0), "{a:?} {b:?}");
+        let sum = |f: fn(&FlavorSnapshot) -> u64| f(&a) + f(&b);
+        let total = (s.accepted, s.delivered, s.rejected, s.dropped, s.spooled);
+        let flavors = (
+            sum(|f| f.accepted),
+            sum(|f| f.delivered),
+            sum(|f| f.rejected),
+            sum(|f| f.dropped),
+            sum(|f| f.spooled),
+        );
+        assert_eq!(total, flavors, "{a:?} {b:?}");
+        assert_eq!(s.spool_pending, sum(|f| f.spool_pending));
+    }
 }
 
 #[test]
@@ -176,7 +215,7 @@ fn live_messages_carry_topic_key_and_timestamp_and_count_once_settled() {
     r.sink.settle(0);
     let s = r.stats();
     assert_eq!((s.in_flight, s.delivered, s.buffered), (0, 10, 0));
-    assert_accounted(&s);
+    r.assert_accounted(&s);
 }
 
 #[test]
@@ -187,13 +226,13 @@ fn a_full_librdkafka_holds_the_rest_once_then_spools_it() {
     assert_eq!(r.live(&mut p), Handed::Full);
     let s = r.stats();
     assert_eq!((s.in_flight, s.buffered, s.spooled, s.up), (3, 7, 0, true));
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     // The next hand-over starts with the 7; still no room: they go to the spool.
     assert_eq!(r.live(&mut p), Handed::Full);
     let s = r.stats();
     assert_eq!((s.in_flight, s.buffered, s.spooled, s.up), (3, 0, 7, false));
     assert_eq!(s.spool_pending, 7);
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     assert!(r.notes().contains("producer buffer full"));
 }
 
@@ -219,7 +258,7 @@ fn messages_refused_for_good_go_to_the_rejected_log() {
     assert_eq!(v["ts_ms"], BASE_MS + 2);
     assert!(v["event"].as_str().unwrap().contains("\"n\":\"2\""));
     r.sink.settle(0);
-    assert_accounted(&r.stats());
+    r.assert_accounted(&r.stats());
     assert!(r
         .notes()
         .contains("Kafka refused a message (Broker: Message size too large)"));
@@ -240,7 +279,7 @@ fn a_failed_delivery_is_spooled_and_replayed_once() {
         (s.delivered, s.failed, s.spooled, s.spool_pending, s.up),
         (3, 2, 2, 2, false)
     );
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     // Down: the replay hands over a probe chunk, through the reporting producer.
     let mut p2 = takes_all();
     assert_eq!(r.replay(Instant::now(), &mut p2), 2);
@@ -255,7 +294,7 @@ fn a_failed_delivery_is_spooled_and_replayed_once() {
     );
     let s = r.stats();
     assert_eq!((s.in_flight, s.spool_pending), (2, 0));
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     for t in &p2.taken {
         r.report(t, None);
     }
@@ -267,7 +306,7 @@ fn a_failed_delivery_is_spooled_and_replayed_once() {
         0,
         "the segment left the disk"
     );
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     assert!(r.notes().contains("deliveries succeed again"));
 }
 
@@ -288,7 +327,7 @@ fn a_replay_that_fails_goes_back_to_the_spool_counted_once() {
     let s = r.stats();
     assert_eq!((s.spooled, s.failed, s.delivered, s.replayed), (2, 3, 1, 1));
     assert_eq!(s.spool_pending, 1);
-    assert_accounted(&s);
+    r.assert_accounted(&s);
 }
 
 #[test]
@@ -314,7 +353,7 @@ fn the_replay_keeps_to_its_rate_and_its_share_of_librdkafka() {
         0,
         "3,000 of 2,048 in flight"
     );
-    assert_accounted(&r.stats());
+    r.assert_accounted(&r.stats());
 }
 
 #[test]
@@ -343,7 +382,7 @@ fn a_spool_that_cannot_be_written_counts_dropped() {
     r.sink.settle(0);
     let s = r.stats();
     assert_eq!((s.dropped, s.spooled, s.delivered), (1, 0, 2));
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     assert!(r.notes().contains("spool write failed, 1 messages dropped"));
 }
 
@@ -357,7 +396,7 @@ fn a_rejected_log_that_cannot_be_written_counts_dropped() {
     r.live(&mut p);
     let s = r.stats();
     assert_eq!((s.dropped, s.rejected, s.up), (1, 0, true));
-    assert_accounted(&s);
+    r.assert_accounted(&s);
     assert!(r.notes().contains("cannot write a rejected message"));
 }
 
@@ -397,7 +436,7 @@ fn at_shutdown_the_unhanded_replay_goes_back_and_the_segment_waits_for_reports()
         6,
         "the replayed segment is gone"
     );
-    assert_accounted(&s);
+    r.assert_accounted(&s);
 }
 
 #[test]
@@ -407,4 +446,81 @@ fn an_events_timestamp_is_read_from_its_json() {
     let other = br#"{"id":"x","ts":"2026-11-24T08:15:02.123+00:00"}"#;
     assert_eq!(event_ts_ms(other), event_ts_ms(v));
     assert_eq!(event_ts_ms(b"{}"), None);
+}
+
+#[test]
+fn per_flavor_deliveries_are_a_bound_until_librdkafka_holds_nothing() {
+    let r = rig("flavorbound");
+    r.send(0..10);
+    let mut p = takes_all();
+    r.live(&mut p);
+    r.report(&p.taken[3], Some("Broker: Message size too large")); // flavor b
+    r.sink.settle(4); // librdkafka still holds 4, of either flavor
+    let [a, b] = r.flavors();
+    assert_eq!((r.stats().delivered, a.delivered, b.delivered), (5, 1, 0));
+    assert_eq!(b.rejected, 1);
+    r.sink.settle(0);
+    let [a, b] = r.flavors();
+    assert_eq!((a.delivered, b.delivered, b.rejected), (5, 4, 1));
+    r.assert_accounted(&r.stats());
+}
+
+#[test]
+fn a_flavor_refused_for_good_is_counted_apart_from_one_that_fails() {
+    let r = rig("flavorfates");
+    r.send(0..20);
+    let mut p = takes_all();
+    r.live(&mut p);
+    for t in &p.taken {
+        match t.n % 4 {
+            1 | 3 => r.report(t, Some("Broker: Message size too large")), // every b
+            0 => r.report(t, Some("Local: Message timed out")),           // half of a
+            _ => {}
+        }
+    }
+    r.sink.settle(0);
+    let [a, b] = r.flavors();
+    assert_eq!(
+        (a.accepted, a.delivered, a.spooled, a.spool_pending),
+        (10, 5, 5, 5)
+    );
+    assert_eq!(
+        (b.accepted, b.delivered, b.rejected, b.spooled),
+        (10, 0, 10, 0)
+    );
+    r.assert_accounted(&r.stats());
+    let mut p2 = takes_all();
+    assert_eq!(r.replay(Instant::now(), &mut p2), 5);
+    assert_eq!(r.flavors()[0].spool_pending, 0, "taken by the replay");
+    p2.taken.iter().for_each(|t| r.report(t, None));
+    r.sink.settle(0);
+    let [a, _] = r.flavors();
+    assert_eq!((a.delivered, a.spool_pending), (10, 0));
+    r.assert_accounted(&r.stats());
+}
+
+#[test]
+fn a_failed_delivery_on_a_shared_topic_is_spooled_under_its_own_flavor() {
+    let r = rig_topics("shared", ["beacon.all", "beacon.all"]);
+    r.send(0..4);
+    let mut p = takes_all();
+    r.live(&mut p);
+    r.report(&p.taken[1], Some("Local: Message timed out")); // flavor b
+    r.sink.settle(0);
+    let [a, b] = r.flavors();
+    assert_eq!((a.spool_pending, b.spool_pending), (0, 1));
+    assert_eq!((a.delivered, b.delivered), (2, 1));
+    r.assert_accounted(&r.stats());
+    let seg = r.sink.backend.spool().take_oldest().unwrap().unwrap();
+    assert_eq!(
+        seg.records[0].flavor, "b",
+        "the JSON's flavor, not the topic's first"
+    );
+}
+
+#[test]
+fn an_events_flavor_is_read_from_its_json() {
+    let v = br#"{"ts":"2026-11-24T10:15:02.123+02:00","flavor":"shop.gr","params":{"flavor":"x"}}"#;
+    assert_eq!(event_flavor(v), Some("shop.gr"));
+    assert_eq!(event_flavor(br#"{"ts":"x","params":{}}"#), None);
 }
