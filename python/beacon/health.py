@@ -24,7 +24,7 @@ class HealthTracker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
-        self._max_age = dict(max_spool_age_s or {})
+        self.max_spool_age_s = dict(max_spool_age_s or {})
         self._seen: dict[str, tuple[int, float]] = {}
 
     def check(self, stats: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -41,6 +41,6 @@ class HealthTracker:
                 failing.append(f"{name} (dropping events)")
             elif not b["up"]:
                 degraded.append(f"{name} down, spooling")
-            if (limit := self._max_age.get(name)) and b["spool_age_s"] > limit:
+            if (limit := self.max_spool_age_s.get(name)) and b["spool_age_s"] > limit:
                 degraded.append(f"{name} spool older than {limit}s")
         return failing, degraded

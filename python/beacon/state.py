@@ -47,9 +47,7 @@ class ServerState:
         self.draining = False
         self.started_at = time.time()
         self.gc_stats = GcStats()
-        self.health = HealthTracker(
-            {"file": cfg.file.spool_max_age_s, "kafka": cfg.kafka.spool_max_age_s}
-        )
+        self.health = HealthTracker(_spool_ages(cfg))
         self._rid_prefix = os.urandom(3).hex()
         self._rid = 0
 
@@ -72,6 +70,7 @@ class ServerState:
         self.ingest.reconfigure(cfg)
         self.cfg = cfg
         self._read_limits()
+        self.health.max_spool_age_s = _spool_ages(cfg)
         self.config_sha256 = sha256
         self.config_loaded_at = time.time()
         self.config_reloads["reloaded"] += 1
@@ -106,3 +105,8 @@ class ServerState:
         self.refusals["errors"] += 1
         log.error("request %s failed: %r", rid, exc, exc_info=exc)
         return rid
+
+
+def _spool_ages(cfg: Config) -> dict[str, int | None]:
+    """Each backend's `spool_max_age_s`, for the health tracker."""
+    return {"file": cfg.file.spool_max_age_s, "kafka": cfg.kafka.spool_max_age_s}

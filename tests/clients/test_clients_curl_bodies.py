@@ -78,6 +78,7 @@ def test_expect_refused_by_its_headers_gets_the_final_status_before_the_body(
     assert r.uploaded == [0], "the body was sent although the headers were refused"
     [answer] = r.responses
     assert answer.headers["connection"] == "close"
+    # Refused before its body: not kept as a bad row (README "Bad rows").
     assert clients.delta(beacon, before) == {reason: 1, "connections.total": 1}
     assert clients.stored_since(beacon, since, expect=0) == []
 
@@ -132,5 +133,9 @@ def test_unknown_encoding_is_415_and_not_stored(
     opts = ("-H", f"Content-Type: {FORM}", "-H", f"Content-Encoding: {encoding}")
     r = curl(transfer(beacon.url("/track"), opts=(*opts, "--data-binary", "ev=x"))).check()
     assert r.codes == ["415"]
-    assert clients.delta(beacon, before) == {"unsupported_media_type": 1, "connections.total": 1}
+    assert clients.delta(beacon, before) == {
+        "unsupported_media_type": 1,
+        "bad_rows_kept": 1,
+        "connections.total": 1,
+    }
     assert clients.stored_since(beacon, since, expect=0) == []

@@ -119,6 +119,10 @@ class SnapshotCollector:
         for flavor, row in flavors.items():
             for counter in EXTRA_COUNTERS:
                 family.add_metric([flavor, counter], row.get(counter, 0))
+        # What no flavor counts (a bad row of an unknown Host) under flavor="", as above.
+        for counter in EXTRA_COUNTERS:
+            counted = sum(row.get(counter, 0) for row in flavors.values())
+            family.add_metric(["", counter], self.stats["requests"].get(counter, 0) - counted)
         return family
 
     def _backends(self) -> Iterator[Metric]:

@@ -457,7 +457,7 @@ fn invalid_boundary_argument_is_malformed() {
 }
 
 #[test]
-fn many_parts_stay_linear() {
+fn many_parts_are_all_read() {
     let parts: Vec<(String, Vec<u8>)> = (0..5000)
         .map(|i| (format!("p{i}"), vec![b'v'; 8]))
         .collect();
@@ -466,14 +466,13 @@ fn many_parts_stay_linear() {
         .map(|(n, v)| (n.as_str(), v.as_slice(), false))
         .collect();
     let body = form(CHROMIUM, &refs);
-    let t = std::time::Instant::now();
     let mut out = Vec::new();
     to_query(&body, CHROMIUM.as_bytes(), 10_000, &mut out).unwrap();
-    assert!(
-        t.elapsed() < std::time::Duration::from_millis(50),
-        "{:?}",
-        t.elapsed()
-    );
+    // Every part, in order (its cost per part is `make bench`'s body group, not a clock here).
+    let query = String::from_utf8(out).unwrap();
+    let pairs: Vec<&str> = query.split('&').collect();
+    assert_eq!(pairs.len(), 5000);
+    assert_eq!((pairs[0], pairs[4999]), ("p0=vvvvvvvv", "p4999=vvvvvvvv"));
 }
 
 /// A browser-like boundary that no generated value contains.

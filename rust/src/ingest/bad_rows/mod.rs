@@ -92,7 +92,11 @@ impl Ingest {
     /// Keeps a request to a tracked path that was refused, or counts it dropped.
     #[inline]
     pub(super) fn keep_if_refused(&mut self, req: &Request<'_>, row: usize, v: Verdict) {
-        if v.status >= 400 && v.outcome != Outcome::NotFound && self.bad_rows.is_some() {
+        // Not kept: 404s (other paths) and refused CORS preflights (no event in them).
+        if v.status >= 400
+            && !matches!(v.outcome, Outcome::NotFound | Outcome::CorsDenied)
+            && self.bad_rows.is_some()
+        {
             self.keep(req, row, v);
         }
     }
