@@ -79,12 +79,14 @@ test-deb: deb
 # bench-load-test: the harness's own fast checks (what wrk sends, each server's answers).
 .PHONY: bench-readme bench-load-test
 bench-load: build-prod
+	scripts/bench-deps
 	$(PY) -m bench.load.run $(BENCH_ARGS)
 
 bench-readme: $(STAMP)
 	$(PY) -m bench.load.readme
 
 bench-load-test: build-prod
+	scripts/bench-deps
 	$(PY) -m pytest bench/load -p no:randomly $(PYTEST_ARGS)
 
 # Fuzzing (fuzz/, scripts/fuzz, tests/test_fuzz_http.py). `make fuzz`: every cargo-fuzz

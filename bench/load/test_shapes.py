@@ -4,7 +4,6 @@ socket server, equal the Python rendering (which the fixed-rate client and the p
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -14,7 +13,6 @@ import pytest
 from bench.load.shapes import ORIGIN, QUERY, SHAPES, Shape
 
 LUA = Path(__file__).resolve().parent / "wrk_shape.lua"
-needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
 def read_request(conn: socket.socket) -> bytes:
@@ -71,7 +69,6 @@ def capture_wrk(env: dict[str, str]) -> tuple[int, bytes, str]:
     return port, got[0] if got else b"", out.stdout + out.stderr
 
 
-@needs_wrk
 @pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
 def test_wrk_sends_the_rendered_request(shape: Shape) -> None:
     port, sent, out = capture_wrk({"BENCH_REQUEST": str(shape.path)})
@@ -79,7 +76,6 @@ def test_wrk_sends_the_rendered_request(shape: Shape) -> None:
     assert "BENCH_JSON " in out  # wrk_report.lua's line is still printed
 
 
-@needs_wrk
 def test_wrk_shape_by_name_and_bare_is_wrks_own_request() -> None:
     port, sent, _ = capture_wrk({"BENCH_SHAPE": "browser"})
     assert sent == SHAPES["browser"].render(f"127.0.0.1:{port}")
@@ -87,7 +83,6 @@ def test_wrk_shape_by_name_and_bare_is_wrks_own_request() -> None:
     assert sent == f"GET /track?{QUERY} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
 
 
-@needs_wrk
 def test_a_missing_request_file_stops_wrk() -> None:
     _, sent, out = capture_wrk({"BENCH_REQUEST": "/nonexistent.http"})
     assert sent == b"" and "BENCH_JSON" not in out and "nonexistent" in out

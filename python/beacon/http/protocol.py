@@ -23,7 +23,18 @@ import asyncio
 
 import httptools
 
-from beacon._beacon import CODE_BATCH, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT, HEADER_NAMES, METHODS
+from beacon._beacon import CODE_BATCH, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT
+from beacon.http.request_tables import (
+    H_CLEN,
+    H_EXPECT,
+    H_ORIGIN,
+    METHOD_CODES,
+    NO_HEADERS,
+    OTHER_METHOD,
+    POST,
+    WANTED,
+    WANTED_LENGTHS,
+)
 from beacon.http.responses import (
     CONTINUE,
     H2_PREFACE,
@@ -34,21 +45,6 @@ from beacon.http.responses import (
 )
 from beacon.state import ServerState
 
-# Slots of `TrackProtocol._h`: the headers `Ingest` reads, in its order.
-_NAMES = {name.encode(): slot for slot, name in enumerate(HEADER_NAMES)}
-H_ORIGIN = HEADER_NAMES.index("Origin")
-H_CLEN = HEADER_NAMES.index("Content-Length")
-H_EXPECT = HEADER_NAMES.index("Expect")
-# Canonical spellings hit on the first lookup; other casings are lowered only when the
-# length could match, so unrelated headers cost one dict miss.
-_WANTED = {**_NAMES, **{k.lower(): v for k, v in _NAMES.items()}}
-_WANTED_LENGTHS = frozenset(len(k) for k in _NAMES)
-_NO_HEADERS: list[bytes | None] = [None] * len(_NAMES)
-
-# `Ingest.request` method codes; anything else is `len(METHODS)` (405).
-_METHOD_CODES = {m.encode(): code for code, m in enumerate(METHODS)}
-_OTHER_METHOD = len(METHODS)
-_POST = METHODS.index("POST")
 # A code's status and flags; above them `request_raw` says where the Origin is.
 _CODE_BITS = (1 << 20) - 1
 _ECHO = CODE_CORS | CODE_PREFLIGHT
@@ -115,7 +111,7 @@ class TrackProtocol(asyncio.Protocol):
         self._chunk: bytes | None = None
         self._transport: asyncio.Transport | None = None
         self._url = b""
-        self._h: list[bytes | None] = list(_NO_HEADERS)
+        self._h: list[bytes | None] = list(NO_HEADERS)
         self._body: bytes | None = None
         self._peer: bytes | None = None
         self._out: list[bytes] = []
@@ -274,11 +270,11 @@ class TrackProtocol(asyncio.Protocol):
         self._header_bytes = n
         if n > self._state.max_header_bytes:
             raise _TooLarge(431)
-        slot = _WANTED.get(name)
+        slot = WANTED.get(name)
         if slot is None:
-            if len(name) not in _WANTED_LENGTHS:
+            if len(name) not in WANTED_LENGTHS:
                 return
-            slot = _WANTED.get(name.lower())
+            slot = WANTED.get(name.lower())
             if slot is None:
                 return
         self._h[slot] = value
@@ -300,7 +296,7 @@ class TrackProtocol(asyncio.Protocol):
         self._pending_bytes = 0
         self._in_request = False
         parser = self._parser
-        method = _METHOD_CODES.get(parser.get_method(), _OTHER_METHOD)
+        method = METHOD_CODES.get(parser.get_method(), OTHER_METHOD)
         h = self._h
         try:
             code = self._request(method, self._url, h, self._body, self._peer)
@@ -312,7 +308,7 @@ class TrackProtocol(asyncio.Protocol):
             self._respond(code, parser.should_keep_alive(), h[H_ORIGIN])
         # Ready for the next request on this connection.
         self._url = b""
-        h[:] = _NO_HEADERS
+        h[:] = NO_HEADERS
         self._body = None
         self._header_bytes = 0
 
@@ -326,9 +322,9 @@ class TrackProtocol(asyncio.Protocol):
         parser = self._parser
         if parser.get_http_version() == "1.0":
             return  # §10.1.1: ignored in HTTP/1.0 requests
-        method = _METHOD_CODES.get(parser.get_method(), _OTHER_METHOD)
+        method = METHOD_CODES.get(parser.get_method(), OTHER_METHOD)
         length = self._h[H_CLEN]
-        if length == b"0" or (length is None and method != _POST):
+        if length == b"0" or (length is None and method != POST):
             return  # no content is coming: nothing to wait for (§10.1.1)
         code = self._state.ingest.check_expect(method, self._url, self._h)
         if code == 0:
