@@ -155,7 +155,23 @@ class TrackProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._last_tick = self._state.tick
-        if self._fast is None or self._pending_bytes or not self._read_whole(data):
+        if self._fast is not None and not self._pending_bytes:
+            # The fast path, inlined (a Python frame is a measurable share of a request):
+            # `_whole_request` answers `data` if it is one whole request and clears `_chunk`.
+            self._chunk = data
+            try:
+                self._fast.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                self._fast = None  # answered in HTTP/1.1 if whole; this parser is spent
+            except httptools.HttpParserError:
+                pass  # `_Stop` from `_whole_request`, or bytes for the full parser to judge
+            whole = self._chunk is None
+            if not whole:
+                self._chunk = None
+                self._fast = None
+        else:
+            whole = False
+        if not whole:
             self._pending_bytes += len(data)
             self._feed(data)
             if self._pending_bytes > self._state.max_request_bytes and not self._closing:
@@ -183,26 +199,10 @@ class TrackProtocol(asyncio.Protocol):
         else:
             transport.close()
 
-    def _read_whole(self, data: bytes) -> bool:
-        """The fast path: True when `data` was one whole request, answered. Otherwise the
-        full parser reads it, and every later read of this connection."""
-        self._chunk = data
-        try:
-            self._fast.feed_data(data)  # type: ignore[union-attr]
-        except httptools.HttpParserUpgrade:
-            self._fast = None  # answered in HTTP/1.1 if whole; this parser is spent
-        except httptools.HttpParserError:
-            pass  # `_Stop` from `_whole_request`, or bytes for the full parser to judge
-        if self._chunk is None:
-            return True
-        self._chunk = None
-        self._fast = None
-        return False
-
     def _whole_request(self) -> None:
         """`_fast`'s end of a message: the read holds it whole (or `request_raw` says -1
         and the full parser takes the read)."""
-        chunk: bytes = self._chunk  # type: ignore[assignment]  # set by `_read_whole`
+        chunk: bytes = self._chunk  # type: ignore[assignment]  # set by `data_received`
         try:
             code = self._raw_request(chunk, self._peer)
         except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
@@ -215,11 +215,23 @@ class TrackProtocol(asyncio.Protocol):
             raise _Stop
         self._chunk = None
         self._in_request = False
-        origin = None
-        if code & CODE_CORS:
+        # `_respond`, inlined for the plain 200/204 (no flags).
+        keep_alive = self._fast.should_keep_alive() and not self._state.draining  # type: ignore[union-attr]
+        if code < 400:
+            self._out.append(self._by_mode[keep_alive * 2][code])
+        elif code & CODE_CORS:
+            # The scan trimmed the Origin value: echoed as is.
             start = code >> 20 & 0xFFFFF
             origin = chunk[start : start + (code >> 40)]
-        self._respond(code & _CODE_BITS, self._fast.should_keep_alive(), origin)  # type: ignore[union-attr]
+            if code & 0xFFFF < 400:  # a sendBeacon's 204: no request id, `_answer` skipped
+                m = keep_alive * 2 + (code & CODE_HEAD != 0)
+                self._out.append(self._responses.with_cors(code & _CODE_BITS, m, origin))
+            else:
+                self._answer(code & _CODE_BITS, keep_alive, origin)
+        else:
+            self._answer(code, keep_alive, None)
+        if not keep_alive:
+            self._closing = True
 
     def _feed(self, data: bytes) -> None:
         while True:
