@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip 'maturin>=1.7,<2'
 	$(VENV)/bin/maturin develop -q --release -E dev
+	scripts/httptools-sse42 $(VENV)
 	touch $@
 
 deps: $(STAMP)

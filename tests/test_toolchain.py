@@ -40,3 +40,28 @@ def test_no_cargo_at_all_is_told_the_same(tmp_path: Path) -> None:
 def test_a_new_enough_cargo_passes(tmp_path: Path) -> None:
     r = _run(tmp_path, "1.95.0")
     assert (r.returncode, r.stderr) == (0, "")
+
+
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def test_httptools_parses_with_sse42_where_the_cpu_has_it() -> None:
+    """scripts/httptools-sse42 (run by the Makefile's venv set-up): on an x86-64 CPU with
+    SSE4.2 the venv's llhttp has its PCMPESTRI loops, which PyPI's baseline wheel leaves
+    out; elsewhere the baseline wheel stays, without them."""
+    import platform
+
+    import httptools.parser.parser as parser
+
+    sse42 = platform.machine() == "x86_64" and "sse4_2" in _cpu_flags()
+    out = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(parser.__file__)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ("pcmpestri" in out) == sse42, parser.__file__

@@ -65,6 +65,25 @@ def mem_total_gb() -> float:
     return 0.0
 
 
+def httptools_build() -> str:
+    """httptools' version and whether its llhttp was built with SSE4.2
+    (scripts/httptools-sse42), which moves the parser's cost per request."""
+    try:
+        from importlib.metadata import version
+
+        import httptools.parser.parser as parser
+
+        out = subprocess.run(
+            ["objdump", "-d", "--no-show-raw-insn", str(parser.__file__)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (ImportError, OSError, subprocess.SubprocessError):
+        return "httptools ?"
+    return f"httptools {version('httptools')} ({'SSE4.2' if 'pcmpestri' in out else 'baseline'})"
+
+
 def host_facts() -> dict[str, Any]:
     cores = os.cpu_count() or 0
     facts: dict[str, Any] = {
@@ -77,12 +96,14 @@ def host_facts() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "nginx": _first_line(["nginx", "-v"]).removeprefix("nginx version: "),
         "wrk": _first_line(["wrk", "-v"]).split(" Copyright")[0],
+        "httptools": httptools_build(),
         "beacon_version": _first_line([sys.executable, "-m", "beacon", "--version"]),
         "beacon_git": git_sha(),
     }
     facts["summary"] = (
         f"{facts['cpu_model']}, {cores} CPUs, {facts['mem_gb']} GB; Linux {facts['kernel']};"
-        f" {facts['os']}; Python {facts['python']}; {facts['nginx']}; {facts['wrk']}"
+        f" {facts['os']}; Python {facts['python']}; {facts['httptools']}; {facts['nginx']};"
+        f" {facts['wrk']}"
     )
     return facts
 
