@@ -220,14 +220,16 @@ class TrackProtocol(asyncio.Protocol):
         if code < 400:
             self._out.append(self._by_mode[keep_alive * 2][code])
         elif code & CODE_CORS:
-            # The scan trimmed the Origin value: echoed as is.
-            start = code >> 20 & 0xFFFFF
-            origin = chunk[start : start + (code >> 40)]
+            # The scan trimmed the Origin value: echoed as is. `code` is a multi-digit int
+            # (bits up to 59): each operation on it allocates, so its low bits are taken once.
+            start = code >> 20
+            origin = chunk[start & 0xFFFFF : (start & 0xFFFFF) + (start >> 20)]
+            code &= _CODE_BITS
             if code & 0xFFFF < 400:  # a sendBeacon's 204: no request id, `_answer` skipped
                 m = keep_alive * 2 + (code & CODE_HEAD != 0)
-                self._out.append(self._responses.with_cors(code & _CODE_BITS, m, origin))
+                self._out.append(self._responses.with_cors(code, m, origin))
             else:
-                self._answer(code & _CODE_BITS, keep_alive, origin)
+                self._answer(code, keep_alive, origin)
         else:
             self._answer(code, keep_alive, None)
         if not keep_alive:

@@ -1,10 +1,13 @@
 //! `flat` mode: the WHATWG `application/x-www-form-urlencoded` parser, with a repeated name
 //! collected into an array of its values.
 //!
-//! This is the server's hot path, so the steady state allocates nothing: every name and value
-//! is decoded into one thread-local string, pairs are ranges into it, and the JSON is written
-//! straight into the caller's buffer. Repeated names are chained through `Pair::next` so the
-//! object can be written in one pass in first-appearance order.
+//! This is the server's hot path, so the steady state allocates nothing and touches most
+//! bytes once: a name or value that is *verbatim* (printable ASCII without `%`, `+`, `"` or
+//! `\`: what most of a beacon's query is) decodes to itself and needs no JSON escaping, so
+//! it stays a range of the query and is copied once, into the output. Any other one is
+//! decoded into one thread-local string and escaped as it is written. Repeated names are
+//! chained through `Pair::next` so the object can be written in one pass in
+//! first-appearance order.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,10 +23,17 @@ const NONE: usize = usize::MAX;
 /// Above this many pairs, duplicate names are found with a hash map instead of a linear scan.
 const LINEAR_SCAN_MAX: usize = 16;
 
-/// One decoded `name=value`: ranges into `Scratch::text`.
+/// A decoded name or value: a range of the query (verbatim) or of `Scratch::text`.
+#[derive(Clone)]
+struct Part {
+    range: Range<usize>,
+    verbatim: bool,
+}
+
+/// One decoded `name=value`.
 struct Pair {
-    name: Range<usize>,
-    value: Range<usize>,
+    name: Part,
+    value: Part,
     /// The next pair with the same name, or `NONE`.
     next: usize,
     /// First pair with its name: the one that writes the key.
@@ -33,7 +43,7 @@ struct Pair {
 /// Buffers reused across calls on one thread.
 #[derive(Default)]
 struct Scratch {
-    /// Every decoded name and value, back to back.
+    /// Every name and value that is not verbatim, decoded, back to back.
     text: String,
     /// Percent-decoded bytes of one component before UTF-8 repair.
     bytes: Vec<u8>,
@@ -42,6 +52,36 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Bytes that a verbatim part may hold: printable ASCII but `%` and `+` (decoding would
+/// change them) and `"` and `\` (JSON would escape them).
+static VERBATIM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = !matches!(b as u8, b'%' | b'+' | b'"' | b'\\');
+        b += 1;
+    }
+    t
+};
+
+/// True when `raw` decodes to itself and JSON takes it as it is (see the module docs).
+#[inline]
+fn is_verbatim(raw: &[u8]) -> bool {
+    raw.iter().all(|&b| VERBATIM[b as usize])
+}
+
+/// The decoded text of a part.
+#[inline]
+fn text_of<'a>(query: &'a [u8], text: &'a str, p: &Part) -> &'a str {
+    if p.verbatim {
+        // SAFETY: a verbatim part is ASCII (`is_verbatim`), hence UTF-8; `from_utf8` would
+        // scan it a second time.
+        unsafe { std::str::from_utf8_unchecked(&query[p.range.clone()]) }
+    } else {
+        &text[p.range.clone()]
+    }
 }
 
 /// Appends the flat JSON object for `query` to `out`; see the module docs.
@@ -68,11 +108,12 @@ fn encode_with<F: FnMut(&str, Option<&str>)>(
     s.text.clear();
     s.pairs.clear();
     decode_pairs(s, query, limits.max_params)?;
-    link_duplicates(&s.text, &mut s.pairs);
+    link_duplicates(query, &s.text, &mut s.pairs);
     for p in &s.pairs {
-        on_pair(&s.text[p.name.clone()], Some(&s.text[p.value.clone()]));
+        let name = text_of(query, &s.text, &p.name);
+        on_pair(name, Some(text_of(query, &s.text, &p.value)));
     }
-    write_object(&s.text, &s.pairs, out);
+    write_object(query, &s.text, &s.pairs, out);
     Ok(())
 }
 
@@ -80,6 +121,7 @@ fn encode_with<F: FnMut(&str, Option<&str>)>(
 fn decode_pairs(s: &mut Scratch, query: &[u8], max_params: usize) -> Result<(), QueryError> {
     let mut start = 0;
     for end in memchr::memchr_iter(b'&', query).chain([query.len()]) {
+        let at = start;
         let piece = &query[start..end];
         start = end + 1;
         if piece.is_empty() {
@@ -89,11 +131,11 @@ fn decode_pairs(s: &mut Scratch, query: &[u8], max_params: usize) -> Result<(), 
             return Err(QueryError::TooManyParams { max: max_params });
         }
         let (name, value) = match memchr::memchr(b'=', piece) {
-            Some(i) => (&piece[..i], &piece[i + 1..]),
-            None => (piece, &b""[..]),
+            Some(i) => (at..at + i, at + i + 1..end),
+            None => (at..end, end..end),
         };
-        let name = push_component(s, name);
-        let value = push_component(s, value);
+        let name = push_component(s, query, name);
+        let value = push_component(s, query, value);
         s.pairs.push(Pair {
             name,
             value,
@@ -104,8 +146,15 @@ fn decode_pairs(s: &mut Scratch, query: &[u8], max_params: usize) -> Result<(), 
     Ok(())
 }
 
-/// Decodes one name or value onto the end of `s.text` and returns its range there.
-fn push_component(s: &mut Scratch, raw: &[u8]) -> Range<usize> {
+/// The part for `query[range]`: verbatim, or decoded onto the end of `s.text`.
+fn push_component(s: &mut Scratch, query: &[u8], range: Range<usize>) -> Part {
+    let raw = &query[range.clone()];
+    if is_verbatim(raw) {
+        return Part {
+            range,
+            verbatim: true,
+        };
+    }
     let start = s.text.len();
     if is_plain(raw) {
         push_lossy(&mut s.text, raw);
@@ -114,20 +163,29 @@ fn push_component(s: &mut Scratch, raw: &[u8]) -> Range<usize> {
         decode_into(raw, &mut s.bytes, true);
         push_lossy(&mut s.text, &s.bytes);
     }
-    start..s.text.len()
+    Part {
+        range: start..s.text.len(),
+        verbatim: false,
+    }
 }
 
 /// Chains each pair to the previous pair with the same name and clears its `first` flag.
-fn link_duplicates(text: &str, pairs: &mut [Pair]) {
+fn link_duplicates(query: &[u8], text: &str, pairs: &mut [Pair]) {
     if pairs.len() <= LINEAR_SCAN_MAX {
-        // Few pairs: comparing against earlier names beats hashing them (as bytes: the
-        // ranges are on char boundaries, and `str` slicing would check them again).
-        let bytes = text.as_bytes();
-        for i in 1..pairs.len() {
-            let name = &bytes[pairs[i].name.clone()];
+        // Few pairs: comparing against earlier names beats hashing them, and a 64-bit
+        // filter of (length, first and last byte) skips the comparisons for a name no
+        // earlier one can equal (most of them: repeated names are rare).
+        let mut seen = 0u64;
+        for i in 0..pairs.len() {
+            let name = text_of(query, text, &pairs[i].name).as_bytes();
+            let bit = 1u64 << name_bits(name);
+            if seen & bit == 0 {
+                seen |= bit;
+                continue;
+            }
             let same = |j: &usize| {
                 let other = &pairs[*j].name;
-                other.len() == name.len() && &bytes[other.clone()] == name
+                other.range.len() == name.len() && text_of(query, text, other).as_bytes() == name
             };
             if let Some(j) = (0..i).rev().find(same) {
                 link(pairs, j, i);
@@ -137,10 +195,20 @@ fn link_duplicates(text: &str, pairs: &mut [Pair]) {
     }
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
     for i in 0..pairs.len() {
-        if let Some(j) = last.insert(&text[pairs[i].name.clone()], i) {
+        if let Some(j) = last.insert(text_of(query, text, &pairs[i].name), i) {
             link(pairs, j, i);
         }
     }
+}
+
+/// A name's bit in `link_duplicates`' filter: equal names get equal bits.
+#[inline]
+fn name_bits(name: &[u8]) -> u32 {
+    let (first, last) = (name.first(), name.last());
+    let h = name.len() as u32
+        ^ u32::from(*first.unwrap_or(&0)) << 1
+        ^ u32::from(*last.unwrap_or(&0)) << 3;
+    h & 63
 }
 
 /// Makes pair `later` follow pair `prev`, its latest namesake.
@@ -150,7 +218,7 @@ fn link(pairs: &mut [Pair], prev: usize, later: usize) {
 }
 
 /// Writes `{"name":"value",...}`, a repeated name once with an array of its values.
-fn write_object(text: &str, pairs: &[Pair], out: &mut Vec<u8>) {
+fn write_object(query: &[u8], text: &str, pairs: &[Pair], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut need_comma = false;
     for (i, p) in pairs.iter().enumerate().filter(|(_, p)| p.first) {
@@ -158,23 +226,23 @@ fn write_object(text: &str, pairs: &[Pair], out: &mut Vec<u8>) {
             out.push(b',');
         }
         need_comma = true;
-        write_str(out, &text[p.name.clone()]);
+        write_part(query, text, &p.name, out);
         out.push(b':');
         if p.next == NONE {
-            write_str(out, &text[p.value.clone()]);
+            write_part(query, text, &p.value, out);
         } else {
-            write_values(text, pairs, i, out);
+            write_values(query, text, pairs, i, out);
         }
     }
     out.push(b'}');
 }
 
 /// Writes the array of values of the chain of pairs starting at `first`.
-fn write_values(text: &str, pairs: &[Pair], first: usize, out: &mut Vec<u8>) {
+fn write_values(query: &[u8], text: &str, pairs: &[Pair], first: usize, out: &mut Vec<u8>) {
     out.push(b'[');
     let mut i = first;
     loop {
-        write_str(out, &text[pairs[i].value.clone()]);
+        write_part(query, text, &pairs[i].value, out);
         i = pairs[i].next;
         if i == NONE {
             break;
@@ -182,6 +250,18 @@ fn write_values(text: &str, pairs: &[Pair], first: usize, out: &mut Vec<u8>) {
         out.push(b',');
     }
     out.push(b']');
+}
+
+/// A part as a JSON string: a verbatim one needs no escaping.
+#[inline]
+fn write_part(query: &[u8], text: &str, p: &Part, out: &mut Vec<u8>) {
+    if p.verbatim {
+        out.push(b'"');
+        out.extend_from_slice(&query[p.range.clone()]);
+        out.push(b'"');
+    } else {
+        write_str(out, &text[p.range.clone()]);
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +352,17 @@ mod tests {
         assert_eq!(keys, ["k0", "k1", "k2"]);
         assert_eq!(v["k1"][0], "1");
         assert_eq!(v["k1"].as_array().unwrap().len(), 13);
+    }
+
+    #[test]
+    fn a_verbatim_name_and_its_escaped_spelling_are_one_name() {
+        assert_eq!(enc(b"a=1&%61=2&b+c=3&b%20c=4"), r#"{"a":["1","2"],"b c":["3","4"]}"#);
+    }
+
+    #[test]
+    fn names_alike_in_the_duplicate_filter_stay_apart() {
+        // Same length, first and last byte: the same filter bit, different names.
+        assert_eq!(enc(b"axb=1&ayb=2&axb=3"), r#"{"axb":["1","3"],"ayb":"2"}"#);
     }
 
     #[test]
