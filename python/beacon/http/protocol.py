@@ -215,10 +215,11 @@ class TrackProtocol(asyncio.Protocol):
             raise _Stop
         self._chunk = None
         self._in_request = False
-        # `_respond`, inlined for the plain 200/204 (no flags).
+        # `_respond`, inlined for the plain 200/204 (no flags). The one answer of a whole
+        # read is written at once: nothing waits in `_out` on the fast path.
         keep_alive = self._fast.should_keep_alive() and not self._state.draining  # type: ignore[union-attr]
         if code < 400:
-            self._out.append(self._by_mode[keep_alive * 2][code])
+            self._transport.write(self._by_mode[keep_alive * 2][code])  # type: ignore[union-attr]
         elif code & CODE_CORS:
             # The scan trimmed the Origin value: echoed as is. `code` is a multi-digit int
             # (bits up to 59): each operation on it allocates, so its low bits are taken once.
@@ -227,7 +228,7 @@ class TrackProtocol(asyncio.Protocol):
             code &= _CODE_BITS
             if code & 0xFFFF < 400:  # a sendBeacon's 204: no request id, `_answer` skipped
                 m = keep_alive * 2 + (code & CODE_HEAD != 0)
-                self._out.append(self._responses.with_cors(code, m, origin))
+                self._transport.write(self._responses.with_cors(code, m, origin))  # type: ignore[union-attr]
             else:
                 self._answer(code, keep_alive, origin)
         else:
