@@ -22,6 +22,7 @@ from beacon.config.source import ConfigSource, Loaded
 from beacon.http.frontend import Frontend
 from beacon.http.listeners import activated_sockets, bind, describe
 from beacon.runtime.drain import drain
+from beacon.runtime.memory import TRIM_EVERY_S, malloc_trim
 from beacon.runtime.reload import Reloader
 from beacon.runtime.signals import StopSignals
 from beacon.sdnotify import notify
@@ -35,9 +36,12 @@ GC_THRESHOLD0 = 300
 
 def _tick_every_second(frontend: Frontend) -> None:
     loop = asyncio.get_running_loop()
+    trim = malloc_trim()
 
     def tick() -> None:
         frontend.tick()
+        if trim is not None and frontend.state.tick % TRIM_EVERY_S == 0:
+            trim()
         loop.call_later(1.0, tick)
 
     loop.call_later(1.0, tick)
