@@ -356,7 +356,10 @@ mod tests {
 
     #[test]
     fn a_verbatim_name_and_its_escaped_spelling_are_one_name() {
-        assert_eq!(enc(b"a=1&%61=2&b+c=3&b%20c=4"), r#"{"a":["1","2"],"b c":["3","4"]}"#);
+        assert_eq!(
+            enc(b"a=1&%61=2&b+c=3&b%20c=4"),
+            r#"{"a":["1","2"],"b c":["3","4"]}"#
+        );
     }
 
     #[test]
