@@ -11,10 +11,7 @@ Hot-path rules: no per-request dicts, no logging, no formatting. On the full par
 headers that matter are kept in a fixed list reset by slice assignment; responses produced
 while parsing one read (pipelining) leave in one write.
 
-HTTP as clients speak it (RFC 9110/9112): `Expect: 100-continue` is answered as soon as
-the headers are in; every request on a keep-alive connection gets exactly its own answer
-and nothing after a closing one is read; an `Upgrade` is ignored (the request is answered
-in HTTP/1.1 and the connection goes on); an HTTP/2 preface gets an HTTP/2 refusal.
+HTTP as clients speak it (Expect, keep-alive, Upgrade, HTTP/2): docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -23,8 +20,11 @@ import asyncio
 
 import httptools
 
-from beacon._beacon import CODE_BATCH, CODE_CORS, CODE_HEAD, CODE_PREFLIGHT
+from beacon._beacon import CODE_BATCH, CODE_CORS, CODE_HEAD
+from beacon.http.parse_signals import Stop, TooLarge, WholeRequests
 from beacon.http.request_tables import (
+    CODE_BITS,
+    ECHO,
     H_CLEN,
     H_EXPECT,
     H_ORIGIN,
@@ -41,34 +41,10 @@ from beacon.http.responses import (
     H2_REFUSAL,
     ResponseTable,
     cors_headers,
+    request_id_header,
     with_headers,
 )
 from beacon.state import ServerState
-
-# A code's status and flags; above them `request_raw` says where the Origin is.
-_CODE_BITS = (1 << 20) - 1
-_ECHO = CODE_CORS | CODE_PREFLIGHT
-
-
-class _TooLarge(Exception):
-    """Raised from a parser callback to abort a request over a size limit."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
-class _Stop(Exception):
-    """Raised from a parser callback to stop reading: the connection is closing, and what
-    follows on it is not to be answered."""
-
-
-class _WholeRequests:
-    """The fast parser's callbacks: only the end of a message (see the module doc)."""
-
-    __slots__ = ("on_message_complete",)
-
-    def __init__(self, on_message_complete: object) -> None:
-        self.on_message_complete = on_message_complete
 
 
 class TrackProtocol(asyncio.Protocol):
@@ -105,7 +81,7 @@ class TrackProtocol(asyncio.Protocol):
         self._by_mode = responses.by_mode
         self._parser = httptools.HttpRequestParser(self)
         self._fast: httptools.HttpRequestParser | None = httptools.HttpRequestParser(
-            _WholeRequests(self._whole_request)
+            WholeRequests(self._whole_request)
         )
         # The read `_fast` is parsing; None once it is answered.
         self._chunk: bytes | None = None
@@ -155,6 +131,7 @@ class TrackProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._last_tick = self._state.tick
+        whole = False
         if self._fast is not None and not self._pending_bytes:
             # The fast path, inlined (a Python frame is a measurable share of a request):
             # `_whole_request` answers `data` if it is one whole request and clears `_chunk`.
@@ -164,40 +141,18 @@ class TrackProtocol(asyncio.Protocol):
             except httptools.HttpParserUpgrade:
                 self._fast = None  # answered in HTTP/1.1 if whole; this parser is spent
             except httptools.HttpParserError:
-                pass  # `_Stop` from `_whole_request`, or bytes for the full parser to judge
+                pass  # `Stop` from `_whole_request`, or bytes for the full parser to judge
             whole = self._chunk is None
             if not whole:
                 self._chunk = None
                 self._fast = None
-        else:
-            whole = False
         if not whole:
             self._pending_bytes += len(data)
             self._feed(data)
             if self._pending_bytes > self._state.max_request_bytes and not self._closing:
                 self._refuse(431, "too_large")
-        # _flush(), inlined: this runs once per read.
-        out = self._out
-        if out:
-            transport = self._transport
-            if transport is not None:
-                transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-        if self._closing and self._transport is not None:
-            self._close_gently()
-
-    def _close_gently(self) -> None:
-        """Closes after the answers: FIN now, the socket at the next tick. Closing at once
-        with unread bytes from the client (a body sent after an Expect refusal, an HTTP/2
-        client's next frames) would reset the connection, and a reset can destroy the
-        answer before the client reads it; meanwhile what arrives is ignored."""
-        transport = self._transport
-        if transport is None:
-            return
-        if transport.can_write_eof():
-            transport.write_eof()
-        else:
-            transport.close()
+        if self._out or self._closing:  # the fast path's answer is written already
+            self._flush()
 
     def _whole_request(self) -> None:
         """`_fast`'s end of a message: the read holds it whole (or `request_raw` says -1
@@ -212,7 +167,7 @@ class TrackProtocol(asyncio.Protocol):
             self._error(e, close=not self._fast.should_keep_alive())  # type: ignore[union-attr]
             return
         if code < 0:
-            raise _Stop
+            raise Stop
         self._chunk = None
         self._in_request = False
         # `_respond`, inlined for the plain 200/204 (no flags). The one answer of a whole
@@ -225,7 +180,7 @@ class TrackProtocol(asyncio.Protocol):
             # (bits up to 59): each operation on it allocates, so its low bits are taken once.
             start = code >> 20
             origin = chunk[start & 0xFFFFF : (start & 0xFFFFF) + (start >> 20)]
-            code &= _CODE_BITS
+            code &= CODE_BITS
             if code & 0xFFFF < 400:  # a sendBeacon's 204: no request id, `_answer` skipped
                 m = keep_alive * 2 + (code & CODE_HEAD != 0)
                 self._transport.write(self._responses.with_cors(code, m, origin))  # type: ignore[union-attr]
@@ -243,9 +198,9 @@ class TrackProtocol(asyncio.Protocol):
                 return
             except httptools.HttpParserCallbackError as e:
                 cause = e.__context__
-                if isinstance(cause, _TooLarge):
+                if isinstance(cause, TooLarge):
                     self._refuse(cause.status, "too_large")
-                elif not isinstance(cause, _Stop):
+                elif not isinstance(cause, Stop):
                     self._error(cause or e, close=True)
                 return
             except httptools.HttpParserUpgrade as e:
@@ -278,13 +233,13 @@ class TrackProtocol(asyncio.Protocol):
         # httptools may deliver the target in pieces when it spans reads.
         self._url += url
         if len(self._url) > self._state.max_url_bytes:
-            raise _TooLarge(414)
+            raise TooLarge(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         n = self._header_bytes + len(name) + len(value)
         self._header_bytes = n
         if n > self._state.max_header_bytes:
-            raise _TooLarge(431)
+            raise TooLarge(431)
         slot = WANTED.get(name)
         if slot is None:
             if len(name) not in WANTED_LENGTHS:
@@ -294,7 +249,7 @@ class TrackProtocol(asyncio.Protocol):
                 return
         self._h[slot] = value
         if slot == H_CLEN and value.isdigit() and int(value) > self._state.max_body_bytes:
-            raise _TooLarge(413)
+            raise TooLarge(413)
 
     def on_headers_complete(self) -> None:
         if self._h[H_EXPECT] is not None:
@@ -303,11 +258,11 @@ class TrackProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body = body if self._body is None else self._body + body
         if len(self._body) > self._state.max_body_bytes:
-            raise _TooLarge(413)
+            raise TooLarge(413)
 
     def on_message_complete(self) -> None:
         if self._closing:
-            raise _Stop  # pipelined after a closing answer: not ours to answer
+            raise Stop  # pipelined after a closing answer: not ours to answer
         self._pending_bytes = 0
         self._in_request = False
         parser = self._parser
@@ -347,7 +302,7 @@ class TrackProtocol(asyncio.Protocol):
             return
         self._answer(code, False, self._h[H_ORIGIN])
         self._closing = True
-        raise _Stop
+        raise Stop
 
     def _respond(self, code: int, keep_alive: bool, origin: bytes | None) -> None:
         """The answer for an `Ingest` code; after it, a connection not kept alive closes."""
@@ -366,21 +321,19 @@ class TrackProtocol(asyncio.Protocol):
         if code & CODE_BATCH:
             echo = origin.strip(b" \t") if origin is not None and code & CODE_CORS else None
             response = self._responses.batch(code, m, echo)
-        elif origin is not None and code & _ECHO:
+        elif origin is not None and code & ECHO:
             # Echoed as Rust compared it: without surrounding whitespace.
             response = self._responses.with_cors(code, m, origin.strip(b" \t"))
         else:
             response = self._by_mode[m][code & 0xFFFF]
         if code & 0xFFFF >= 400:
-            rid = b"X-Request-Id: " + self._state.next_request_id().encode() + b"\r\n"
-            response = with_headers(response, rid)
+            response = with_headers(response, request_id_header(self._state.next_request_id()))
         self._out.append(response)
 
     def _error(self, exc: BaseException, *, close: bool) -> None:
         """A bug while handling one request: 500 with a request id, logged, counted."""
-        rid = self._state.request_failed(exc)
-        response = self._responses.get(500, keep_alive=not close)
-        self._out.append(with_headers(response, b"X-Request-Id: " + rid.encode() + b"\r\n"))
+        extra = request_id_header(self._state.request_failed(exc))
+        self._out.append(with_headers(self._responses.get(500, keep_alive=not close), extra))
         if close:
             self._closing = True
 
@@ -388,7 +341,7 @@ class TrackProtocol(asyncio.Protocol):
         """Answers a request the parser could not finish, then closes: the stream's
         framing can no longer be trusted."""
         self._state.count_refusal(reason)
-        extra = b"X-Request-Id: " + self._state.next_request_id().encode() + b"\r\n"
+        extra = request_id_header(self._state.next_request_id())
         origin = self._h[H_ORIGIN]
         if origin is not None and self._state.ingest.cors_allowed(self._url, self._h):
             extra += cors_headers(origin.strip(b" \t"))
@@ -405,7 +358,14 @@ class TrackProtocol(asyncio.Protocol):
             transport.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
         if self._closing:
-            self._close_gently()
+            # Close after the answers: FIN now, the socket at the next tick. Closing at once
+            # with unread bytes from the client (a body sent after an Expect refusal, an
+            # HTTP/2 client's next frames) would reset the connection, and a reset can
+            # destroy the answer before the client reads it; meanwhile arrivals are ignored.
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
 
     # called by the server
 
@@ -415,7 +375,7 @@ class TrackProtocol(asyncio.Protocol):
         if self._transport is None:
             return
         if self._closing:
-            self._transport.close()  # the end of `_close_gently`
+            self._transport.close()  # the end of a gentle close (`_flush`)
             return
         if self._in_request or self._pending_bytes:
             if tick - self._begin_tick >= request_ticks:

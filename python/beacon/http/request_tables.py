@@ -1,10 +1,11 @@
 """The tables the protocol reads a request with: which headers `Ingest` reads (their slots
-in `TrackProtocol._h`, and how a header name finds its slot) and the method codes of
-`Ingest.request`, built once from the extension's own lists."""
+in `TrackProtocol._h`, and how a header name finds its slot), the method codes of
+`Ingest.request` and the layout of its answer code, built once from the extension's own
+lists."""
 
 from __future__ import annotations
 
-from beacon._beacon import HEADER_NAMES, METHODS
+from beacon._beacon import CODE_CORS, CODE_PREFLIGHT, HEADER_NAMES, METHODS
 
 # Slots of `TrackProtocol._h`: the headers `Ingest` reads, in its order.
 NAMES = {name.encode(): slot for slot, name in enumerate(HEADER_NAMES)}
@@ -21,3 +22,8 @@ NO_HEADERS: list[bytes | None] = [None] * len(NAMES)
 METHOD_CODES = {m.encode(): code for code, m in enumerate(METHODS)}
 OTHER_METHOD = len(METHODS)
 POST = METHODS.index("POST")
+
+# A code's status and flags; above them `request_raw` says where the Origin is.
+CODE_BITS = (1 << 20) - 1
+# Flags whose answer echoes the request's Origin.
+ECHO = CODE_CORS | CODE_PREFLIGHT

@@ -134,6 +134,11 @@ def build_batch_head(status: int, *, keep_alive: bool, date: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
+def request_id_header(rid: str) -> bytes:
+    """The header a refusal or an error carries, for a log line to be found by."""
+    return b"X-Request-Id: " + rid.encode() + b"\r\n"
+
+
 def with_headers(response: bytes, extra: bytes) -> bytes:
     """`response` with `extra` (complete `Name: value\\r\\n` lines) added to its head."""
     end = response.index(_END) + 2

@@ -13,8 +13,8 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 
-#: Seconds between two trims: a trim walks the arenas (tens of microseconds when there is
-#: nothing to give back), on the event loop.
+#: Seconds between two trims: a trim walks the arenas on the event loop (measured: ~6 µs
+#: with nothing to give back, ~0.1 ms after 30 MB were freed).
 TRIM_EVERY_S = 10
 
 
