@@ -21,8 +21,8 @@ from beacon.config import Config
 from beacon.config.source import ConfigSource, Loaded
 from beacon.http.frontend import Frontend
 from beacon.http.listeners import activated_sockets, bind, describe
+from beacon.memory import TRIM_EVERY_S, malloc_trim
 from beacon.runtime.drain import drain
-from beacon.runtime.memory import TRIM_EVERY_S, malloc_trim
 from beacon.runtime.reload import Reloader
 from beacon.runtime.signals import StopSignals
 from beacon.sdnotify import notify
