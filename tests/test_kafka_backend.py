@@ -168,13 +168,14 @@ def _wait_for(sink: KafkaSink, counter: str, n: int, timeout_s: float = 60.0) ->
 
 
 class Recorder:
-    """Stands in for `Producer.produce`: records the messages, sends none."""
+    """Stands in for `Producer.produce`: records the messages (the value copied, as
+    librdkafka copies it: the sink lends it for the call only), sends none."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
     def __call__(self, *args: Any) -> None:
-        self.calls.append(args)
+        self.calls.append((args[0], bytes(args[1]), *args[2:]))
 
 
 def test_undeliverable_messages_are_spooled_and_replayed(

@@ -44,8 +44,8 @@ def _config(tmp_path: Path) -> Any:
 
 class Recorder:
     """Records `produce(topic, value, key, partition, callback, on_delivery, timestamp,
-    headers)`
-    calls; raises `error` on call number `fail_at` (0-based) if given."""
+    headers)` calls, the value copied as librdkafka copies it (the sink lends it only for
+    the call); raises `error` on call number `fail_at` (0-based) if given."""
 
     def __init__(self, fail_at: int | None = None, error: BaseException | None = None) -> None:
         self.calls: list[tuple[Any, ...]] = []
@@ -57,7 +57,7 @@ class Recorder:
             self.fail_at = None
             assert self.error is not None
             raise self.error
-        self.calls.append(args)
+        self.calls.append((args[0], bytes(args[1]), *args[2:]))
 
     def numbers(self) -> list[int]:
         return [int(json.loads(c[1])["params"]["n"]) for c in self.calls]
@@ -128,6 +128,28 @@ def test_live_messages_are_handed_with_topic_key_and_timestamp(tmp_path: Path) -
     s = sink.stats()
     assert (s["in_flight"], s["delivered"]) == (0, 10)
     assert s == ingest.stats()["backends"]["kafka"]
+
+
+def test_a_value_is_lent_for_the_call_only(tmp_path: Path) -> None:
+    """The value is a read-only view of the event's bytes during `produce()` (which copies
+    it), with no `__releasebuffer__`, as confluent-kafka's `z#` argument demands; kept past
+    the call it reads as nothing, never as freed memory (rust/src/sinks/kafka/lent.rs)."""
+    seen: list[tuple[bytes, bool]] = []
+    kept: list[Any] = []
+
+    def produce(topic: Any, value: Any, *rest: Any) -> None:
+        view = memoryview(value)
+        seen.append((bytes(view), view.readonly))
+        view.release()
+        kept.append(value)
+
+    ingest, sink = _sink(tmp_path, produce)
+    _send(ingest, 3)
+    sink.produce_live(drain=True)
+    assert [json.loads(v)["params"]["n"] for v, _ in seen] == ["0", "1", "2"]
+    assert all(readonly for _, readonly in seen)
+    assert len(kept) == 3 and all(bytes(v) == b"" for v in kept)
+    assert not hasattr(type(kept[0]), "__releasebuffer__")
 
 
 def test_a_full_buffer_holds_the_rest_then_spools_it(tmp_path: Path) -> None:

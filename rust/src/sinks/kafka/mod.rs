@@ -18,6 +18,8 @@
 //! success marks Kafka up. The replay and the recovery probes always take the latter.
 
 mod fates;
+#[cfg(feature = "python")]
+mod lent;
 mod live;
 #[cfg(feature = "python")]
 pub mod py;

@@ -3,6 +3,7 @@
 //! `Producer.produce` methods a [`Producer`], and Python arguments the sink's types. Waits
 //! and disk I/O run with the GIL released, so the event loop runs meanwhile.
 
+use super::lent::Lent;
 use super::{Handed, KafkaConfig, KafkaSink, Message, Producer, Refusal, Returned, Route};
 use crate::sinks::backend::Backend;
 use crate::sinks::py::backend_dict;
@@ -45,6 +46,8 @@ struct PyProducer<'py> {
     refusal: Bound<'py, PyAny>,
     /// `"id"`, interned: the header name of the event id.
     id_header: Bound<'py, PyString>,
+    /// Each message's value, lent to `produce` in turn (lent.rs).
+    value: Bound<'py, Lent>,
     /// The exception behind a `Refusal::Abort`, raised once the sink has spooled the rest.
     error: Option<PyErr>,
 }
@@ -74,7 +77,7 @@ impl Producer for PyProducer<'_> {
             .unwrap_or(&self.unknown_topic);
         let args = (
             topic,
-            PyBytes::new(py, m.value),
+            &self.value,
             key,
             -1,
             on_delivery,
@@ -82,7 +85,7 @@ impl Producer for PyProducer<'_> {
             m.ts_ms,
             headers,
         );
-        match produce.call1(args) {
+        match Lent::lend(&self.value, m.value, || produce.call1(args)) {
             Ok(_) => Ok(()),
             Err(e) => Err(self.sort(e)),
         }
@@ -169,6 +172,7 @@ impl PyKafkaSink {
             on_replay: b(&h.on_replay),
             refusal: b(&h.refusal),
             id_header: PyString::intern(py, "id"),
+            value: Lent::new(py)?,
             error: None,
         })
     }
