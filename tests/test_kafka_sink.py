@@ -132,8 +132,9 @@ def test_live_messages_are_handed_with_topic_key_and_timestamp(tmp_path: Path) -
 
 def test_a_value_is_lent_for_the_call_only(tmp_path: Path) -> None:
     """The value is a read-only view of the event's bytes during `produce()` (which copies
-    it), with no `__releasebuffer__`, as confluent-kafka's `z#` argument demands; kept past
-    the call it reads as nothing, never as freed memory (rust/src/sinks/kafka/lent.rs)."""
+    it); kept past the call it reads as nothing, never as freed memory
+    (rust/src/sinks/kafka/lent.rs). That confluent-kafka's `z#` argument takes it (no
+    `__releasebuffer__`) is proven against a real broker in tests/test_kafka_backend.py."""
     seen: list[tuple[bytes, bool]] = []
     kept: list[Any] = []
 
@@ -149,7 +150,6 @@ def test_a_value_is_lent_for_the_call_only(tmp_path: Path) -> None:
     assert [json.loads(v)["params"]["n"] for v, _ in seen] == ["0", "1", "2"]
     assert all(readonly for _, readonly in seen)
     assert len(kept) == 3 and all(bytes(v) == b"" for v in kept)
-    assert not hasattr(type(kept[0]), "__releasebuffer__")
 
 
 def test_a_full_buffer_holds_the_rest_then_spools_it(tmp_path: Path) -> None:
