@@ -7,10 +7,12 @@ delivery callbacks of delivery.py), and at shutdown flushes and purges them.
 Two producers (measured in commit 892c411: the feeder went from 2.2-3.3 to 1.2-1.8 us of
 CPU per message): live traffic goes, while Kafka is up, to `producer`, which reports only
 failed deliveries (`delivery.report.only.error`), so a success costs no Python call; the
-sink counts its deliveries as handed - failed - still in librdkafka. Everything whose
-success must be seen goes to `reporter`: the replay (a spool segment leaves the disk only
-when all its messages are reported), the recovery probes, and live traffic while down, so
-the first success proves recovery.
+sink counts its deliveries as handed - failed - still in librdkafka. (confluent-kafka keeps
+that setting to itself: librdkafka still reports every message, and `poll()` drops the
+successes in C, taking the GIL for each: ~a fifth of this thread's time under load, see
+docs/performance.md.) Everything whose success must be seen goes to `reporter`: the replay
+(a spool segment leaves the disk only when all its messages are reported), the recovery
+probes, and live traffic while down, so the first success proves recovery.
 """
 
 from __future__ import annotations

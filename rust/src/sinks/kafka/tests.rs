@@ -219,6 +219,31 @@ fn live_messages_carry_topic_key_and_timestamp_and_count_once_settled() {
 }
 
 #[test]
+fn events_queued_within_the_gather_window_come_out_as_one_batch() {
+    let r = rig("gather");
+    let long = Duration::from_secs(60); // the waits below end by events, not by time
+    r.sink.configure(KafkaConfig {
+        idle_wait: long,
+        ..r.sink.config()
+    });
+    // Idle: the first event is waited for, and taken alone.
+    let first = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(5));
+            r.send(0..1);
+        });
+        r.sink.take_live(false)
+    });
+    assert_eq!(first.len(), 1);
+    // Right after a batch: what is queued waits for the window's end, then goes as one.
+    r.send(1..6);
+    let batch = r.sink.take_live(false);
+    let ns: Vec<i64> = batch.iter().map(|e| e.ts_ms - BASE_MS).collect();
+    assert_eq!(ns, (1..6).collect::<Vec<_>>());
+    assert!(r.sink.take_live(true).is_empty());
+}
+
+#[test]
 fn a_full_librdkafka_holds_the_rest_once_then_spools_it() {
     let r = rig("full");
     r.send(0..10);
