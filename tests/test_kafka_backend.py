@@ -27,6 +27,7 @@ from support.admin import stats
 from support.beacon_server import BeaconServer, free_port
 from support.kafka_broker import KafkaBroker, consume_all
 from support.load import run_load
+from support.producer import Recorder
 
 pytestmark = pytest.mark.kafka
 
@@ -165,17 +166,6 @@ def _wait_for(sink: KafkaSink, counter: str, n: int, timeout_s: float = 60.0) ->
     deadline = time.monotonic() + timeout_s
     while sink.stats()[counter] < n and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-class Recorder:
-    """Stands in for `Producer.produce`: records the messages (the value copied, as
-    librdkafka copies it: the sink lends it for the call only), sends none."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def __call__(self, *args: Any) -> None:
-        self.calls.append((args[0], bytes(args[1]), *args[2:]))
 
 
 def test_undeliverable_messages_are_spooled_and_replayed(

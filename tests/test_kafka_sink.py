@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 from beacon._beacon import Ingest, KafkaSink
 from beacon.backends.kafka.delivery import refusal
 from beacon.config import parse_config
+from support.producer import Recorder
 
 BASE_MS = 1_780_000_000_000
 
@@ -40,27 +41,6 @@ def _config(tmp_path: Path) -> Any:
             },
         }
     )
-
-
-class Recorder:
-    """Records `produce(topic, value, key, partition, callback, on_delivery, timestamp,
-    headers)` calls, the value copied as librdkafka copies it (the sink lends it only for
-    the call); raises `error` on call number `fail_at` (0-based) if given."""
-
-    def __init__(self, fail_at: int | None = None, error: BaseException | None = None) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.fail_at = fail_at
-        self.error = error
-
-    def __call__(self, *args: Any) -> None:
-        if self.fail_at is not None and len(self.calls) == self.fail_at:
-            self.fail_at = None
-            assert self.error is not None
-            raise self.error
-        self.calls.append((args[0], bytes(args[1]), *args[2:]))
-
-    def numbers(self) -> list[int]:
-        return [int(json.loads(c[1])["params"]["n"]) for c in self.calls]
 
 
 def on_fast(err: Any, msg: Any) -> None:
