@@ -118,7 +118,9 @@ def fixed_panel(ax: Axes, results: dict[str, Any]) -> None:
         }
     grouped(ax, results, fixed, ("beacon-file", "nginx"), notes)
     ax.set_ylabel("p99 latency, ms (from scheduled send)")
-    ax.set_title(f"Fixed rate {st['rate']:,.0f} req/s, {st['rate_duration_s']} s, open loop: p99")
+    ax.set_title(
+        f"Fixed rate {st['rate']:,.0f} req/s, {st['rate_duration_s']} s a round, open loop: p99"
+    )
 
 
 def draw(results: dict[str, Any], path: Path) -> Path:

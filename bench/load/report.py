@@ -200,16 +200,18 @@ def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
         for name, r in servers.items():
             label = [res["shapes"][shape]["label"], labels.get(name, name)]
             if "unavailable" in r:
-                rows.append([*label, "unavailable", *[""] * 6])
+                rows.append([*label, "unavailable", *[""] * 7])
                 gone.append(f"  {' / '.join(label)}: unavailable: {r['unavailable']}")
                 continue
             lat, svc = r["latency_us"], r["service_latency_us"]
+            p99s = r.get("p99_rounds_us", [lat["p99"]])  # runs before rounds had one
             rows.append(
                 [
                     *label,
                     f"{r['achieved_rate']:,.0f}",
                     fmt_us(lat["p50"]),
                     fmt_us(lat["p99"]),
+                    " ".join(fmt_us(x) for x in p99s),
                     fmt_us(lat["max"]),
                     fmt_us(svc["p99"]),
                     fmt_us(r["send_lag_us"]["p99"]),
@@ -218,10 +220,13 @@ def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
             )
     if not rows:
         return []
+    # Runs before the fixed rate had rounds hold one run per server and shape.
+    rounds = max(r.get("rounds", 1) for v in res["fixed_rate"].values() for r in v.values())
     return [
         "",
         f"Fixed rate: {st['rate']:,.0f} req/s open loop for {st['rate_duration_s']} s, 32 "
-        "connections (latency from each request's scheduled send time: no coordinated omission).",
+        "connections (latency from each request's scheduled send time: no coordinated omission);"
+        f" {rounds} round(s) alternating, medians (max: the largest).",
         *table(
             [
                 "shape",
@@ -229,6 +234,7 @@ def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
                 "req/s",
                 "p50",
                 "p99",
+                "p99 each round",
                 "max",
                 "p99 from send",
                 "send delay p99",

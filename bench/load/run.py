@@ -42,7 +42,7 @@ from bench.load.runs import fixed_rate_run, idle_run, throughput_run
 from bench.load.servers import BROKER_WARMUP_S, REPO, Server, Unavailable, make_rows
 from bench.load.settings import ROWS, Settings, parse_args
 from bench.load.shapes import ORIGIN, QUERY, SHAPES, Shape
-from bench.load.summary import summarize, targets
+from bench.load.summary import summarize, summarize_fixed, targets
 
 FAILURES = (Unavailable, RuntimeError, subprocess.TimeoutExpired)
 
@@ -124,18 +124,27 @@ def throughput(
 
 
 def side_runs(s: Settings, side: list[Server], shapes: list[Shape], tmp: Path) -> dict[str, Any]:
-    """The fixed-rate runs (per shape) and idle runs against beacon (file) and nginx."""
+    """The fixed-rate runs (per shape, `rounds` alternating rounds, medians) and the idle
+    runs against beacon (file) and nginx."""
     fixed: dict[str, dict[str, Any]] = {}
     idle: dict[str, Any] = {}
     for shape in shapes if s.fixed_rate else []:
-        fixed[shape.name] = {}
-        for srv in side:
-            say(f"fixed rate {s.rate:,.0f} req/s, {shape.label}: {srv.label} ...")
-            try:
-                workdir = tmp / f"{shape.name}-{srv.name}-rate"
-                fixed[shape.name][srv.name] = fixed_rate_run(s, srv, shape, workdir)
-            except FAILURES as e:
-                fixed[shape.name][srv.name] = {"unavailable": str(e)}
+        runs: dict[str, list[dict[str, Any]]] = {srv.name: [] for srv in side}
+        for rnd in range(s.rounds):
+            k = rnd % max(1, len(side))
+            for srv in side[k:] + side[:k]:
+                if any("unavailable" in r for r in runs[srv.name]):
+                    continue
+                say(
+                    f"fixed rate {s.rate:,.0f} req/s, {shape.label}, round {rnd + 1}/{s.rounds}: "
+                    f"{srv.label} ..."
+                )
+                try:
+                    workdir = tmp / f"{shape.name}-{srv.name}-rate-r{rnd}"
+                    runs[srv.name].append(fixed_rate_run(s, srv, shape, workdir))
+                except FAILURES as e:
+                    runs[srv.name].append({"unavailable": str(e)})
+        fixed[shape.name] = {name: summarize_fixed(rs) for name, rs in runs.items()}
     for srv in side if s.idle else []:
         say(f"{s.idle_connections:,} idle conns: {srv.label} ...")
         try:

@@ -30,7 +30,7 @@ class Settings:
     connections: int = 64
     threads: int = 1
     rate: float = 1000.0
-    rate_duration_s: int = 20
+    rate_duration_s: int = 10  # each of `rounds` fixed-rate runs per server and shape
     idle_connections: int = 10_000
     server_cpu: str = "0"
     client_cpu: str = "1"
@@ -55,28 +55,38 @@ class Settings:
 
 def parse_args(argv: list[str] | None, doc: str | None = None) -> Settings:
     quick = env_flag("BENCH_QUICK", False)
+    d = Settings()  # the defaults; --quick's own are below
     ap = argparse.ArgumentParser(
         prog="python -m bench.load.run",
         description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--quick", action="store_true", default=quick, help="BENCH_QUICK=1")
-    ap.add_argument("--warmup", type=int, help="seconds before each run (BENCH_WARMUP; 5, quick 2)")
     ap.add_argument(
-        "--duration", type=int, help="seconds measured, bare GET (BENCH_DURATION; 20, quick 5)"
+        "--warmup", type=int, help=f"seconds before each run (BENCH_WARMUP; {d.warmup_s}, quick 2)"
+    )
+    ap.add_argument(
+        "--duration",
+        type=int,
+        help=f"seconds measured, bare GET (BENCH_DURATION; {d.duration_s}, quick 5)",
     )
     ap.add_argument(
         "--shape-duration",
         type=int,
-        help="seconds measured, browser GET and POST (BENCH_SHAPE_DURATION; 10, quick 3)",
+        help=f"seconds measured, browser GET and POST (BENCH_SHAPE_DURATION; {d.shape_duration_s}, "
+        "quick 3)",
     )
-    ap.add_argument("--rounds", type=int, help="rounds (BENCH_ROUNDS; 3, quick 1)")
-    ap.add_argument("--rate", type=float, help="fixed-rate req/s (BENCH_RATE; 1000)")
+    ap.add_argument("--rounds", type=int, help=f"rounds (BENCH_ROUNDS; {d.rounds}, quick 1)")
+    ap.add_argument("--rate", type=float, help=f"fixed-rate req/s (BENCH_RATE; {d.rate:.0f})")
     ap.add_argument(
-        "--rate-duration", type=int, help="fixed-rate seconds (BENCH_RATE_DURATION; 20, quick 4)"
+        "--rate-duration",
+        type=int,
+        help=f"fixed-rate seconds per round (BENCH_RATE_DURATION; {d.rate_duration_s}, quick 4)",
     )
     ap.add_argument(
-        "--idle-connections", type=int, help="idle run connections (BENCH_IDLE_CONNS; 10000)"
+        "--idle-connections",
+        type=int,
+        help=f"idle run connections (BENCH_IDLE_CONNS; {d.idle_connections})",
     )
     ap.add_argument(
         "--shapes",
@@ -108,13 +118,16 @@ def parse_args(argv: list[str] | None, doc: str | None = None) -> Settings:
         ap.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}")
     q = a.quick
     return Settings(
-        warmup_s=a.warmup or int(env_float("BENCH_WARMUP", 2 if q else 5)),
-        duration_s=a.duration or int(env_float("BENCH_DURATION", 5 if q else 20)),
-        shape_duration_s=a.shape_duration or int(env_float("BENCH_SHAPE_DURATION", 3 if q else 10)),
-        rounds=a.rounds or int(env_float("BENCH_ROUNDS", 1 if q else 3)),
-        rate=a.rate or env_float("BENCH_RATE", 1000.0),
-        rate_duration_s=a.rate_duration or int(env_float("BENCH_RATE_DURATION", 4 if q else 20)),
-        idle_connections=a.idle_connections or int(env_float("BENCH_IDLE_CONNS", 10_000)),
+        warmup_s=a.warmup or int(env_float("BENCH_WARMUP", 2 if q else d.warmup_s)),
+        duration_s=a.duration or int(env_float("BENCH_DURATION", 5 if q else d.duration_s)),
+        shape_duration_s=a.shape_duration
+        or int(env_float("BENCH_SHAPE_DURATION", 3 if q else d.shape_duration_s)),
+        rounds=a.rounds or int(env_float("BENCH_ROUNDS", 1 if q else d.rounds)),
+        rate=a.rate or env_float("BENCH_RATE", d.rate),
+        rate_duration_s=a.rate_duration
+        or int(env_float("BENCH_RATE_DURATION", 4 if q else d.rate_duration_s)),
+        idle_connections=a.idle_connections
+        or int(env_float("BENCH_IDLE_CONNS", d.idle_connections)),
         shapes=[s.name for s in pick(a.shapes)],
         workers2=a.workers2,
         kafka=not a.no_kafka,

@@ -105,6 +105,33 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def summarize_fixed(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server's fixed-rate rounds on one shape: the median of each latency figure over
+    the rounds (the max of the maxima), each round's p99 kept beside it. A single round's
+    p99 at 1,000 req/s is its worst 1%, which one neighbour's burst on a shared host sets."""
+    ok = [r for r in runs if "unavailable" not in r]
+    if not ok:
+        return {"unavailable": runs[0]["unavailable"] if runs else "not run"}
+
+    def med_of(key: str) -> dict[str, float]:
+        figures = ok[0][key].keys()
+        out = {k: med([r[key][k] for r in ok]) for k in figures if k != "max"}
+        if "max" in figures:
+            out["max"] = max(r[key]["max"] for r in ok)
+        return out
+
+    return {
+        "rounds": len(ok),
+        "achieved_rate": med([r["achieved_rate"] for r in ok]),
+        "errors": sum(r["errors"] for r in ok),
+        "latency_us": med_of("latency_us"),
+        "service_latency_us": med_of("service_latency_us"),
+        "send_lag_us": med_of("send_lag_us"),
+        "p99_rounds_us": [r["latency_us"]["p99"] for r in ok],
+        "rss_max_mb": max(r["rss_max_mb"] for r in ok),
+    }
+
+
 def ratio(cells: dict[str, Any], row: str, base: str) -> float | None:
     """Median req/s of `row` over `base`'s on the same shape (None if either did not run)."""
     a, b = cells.get(row, {}).get("rps"), cells.get(base, {}).get("rps")

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.load import readme
 from bench.load.results import latest_full, new_stem
-from bench.load.summary import targets
+from bench.load.summary import summarize_fixed, targets
 
 DAY = dt.date(2026, 12, 2)
 
@@ -71,3 +71,24 @@ def test_the_readme_section_is_replaced_between_its_markers() -> None:
     out = readme.update(text, f"{readme.BEGIN}\nnew\n{readme.END}")
     assert out == f"# x\n\n## Benchmarks\n\n{readme.BEGIN}\nnew\n{readme.END}\n\n## Next\n"
     assert readme.update(out, f"{readme.BEGIN}\nnew\n{readme.END}") == out
+
+
+def paced(p99: float, mx: float, errors: int = 0) -> dict[str, Any]:
+    lat = {"p50": 80.0, "p99": p99, "max": mx}
+    return {
+        "achieved_rate": 1000.0,
+        "errors": errors,
+        "latency_us": lat,
+        "service_latency_us": lat,
+        "send_lag_us": {"p50": 1.0, "p99": 2.0, "max": 3.0},
+        "rss_max_mb": 30.0,
+    }
+
+
+def test_fixed_rate_rounds_give_medians_and_keep_each_rounds_p99() -> None:
+    got = summarize_fixed([paced(300.0, 900.0), paced(5000.0, 9000.0, 1), paced(350.0, 800.0)])
+    assert got["latency_us"]["p99"] == 350.0  # one noisy round does not set it
+    assert got["latency_us"]["max"] == 9000.0  # the worst is kept as the worst
+    assert got["p99_rounds_us"] == [300.0, 5000.0, 350.0]
+    assert (got["rounds"], got["errors"]) == (3, 1)
+    assert summarize_fixed([{"unavailable": "no nginx"}]) == {"unavailable": "no nginx"}
