@@ -37,15 +37,28 @@ impl Lent {
         Bound::new(py, lent)
     }
 
-    /// Runs `f` with `lent` exporting `bytes`, then exports nothing again.
+    /// Runs `f` with `lent` exporting `bytes`, then exports nothing again, even if `f`
+    /// unwinds (the guard's drop).
     pub fn lend<R>(lent: &Bound<'_, Lent>, bytes: &[u8], f: impl FnOnce() -> R) -> R {
         let me = lent.get();
         me.ptr.store(bytes.as_ptr().cast_mut(), Ordering::Relaxed);
         me.len.store(bytes.len(), Ordering::Relaxed);
-        let out = f();
-        me.len.store(0, Ordering::Relaxed);
-        me.ptr.store(ptr::null_mut(), Ordering::Relaxed);
-        out
+        let _empty_after = Emptied(me);
+        f()
+    }
+
+    fn empty(&self) {
+        self.len.store(0, Ordering::Relaxed);
+        self.ptr.store(ptr::null_mut(), Ordering::Relaxed);
+    }
+}
+
+/// Empties the lender when dropped: the end of [`Lent::lend`]'s scope, however it ends.
+struct Emptied<'a>(&'a Lent);
+
+impl Drop for Emptied<'_> {
+    fn drop(&mut self) {
+        self.0.empty();
     }
 }
 
