@@ -77,16 +77,19 @@ def targets_table(res: dict[str, Any]) -> list[str]:
 
 def fixed_rate_line(res: dict[str, Any]) -> str:
     parts = []
+    rounds = 1  # runs before the fixed rate had rounds hold one
     for shape, rows in res.get("fixed_rate", {}).items():
         b, n = rows.get("beacon-file", {}), rows.get("nginx", {})
         if "latency_us" in b and "latency_us" in n:
+            rounds = max(rounds, b.get("rounds", 1))
             parts.append(
                 f"{res['shapes'][shape]['label']} {b['latency_us']['p99'] / 1000:.2f} ms vs "
                 f"{n['latency_us']['p99'] / 1000:.2f} ms"
             )
     rate = res["settings"]["rate"]
+    of = f" (median of {rounds} rounds)" if rounds > 1 else ""
     return (
-        f"p99 at {rate:,.0f} req/s, beacon file vs nginx: " + "; ".join(parts) + "."
+        f"p99 at {rate:,.0f} req/s{of}, beacon file vs nginx: " + "; ".join(parts) + "."
         if parts
         else ""
     )

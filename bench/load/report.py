@@ -224,9 +224,11 @@ def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
     rounds = max(r.get("rounds", 1) for v in res["fixed_rate"].values() for r in v.values())
     return [
         "",
-        f"Fixed rate: {st['rate']:,.0f} req/s open loop for {st['rate_duration_s']} s, 32 "
-        "connections (latency from each request's scheduled send time: no coordinated omission);"
-        f" {rounds} round(s) alternating, medians (max: the largest).",
+        f"Fixed rate: {st['rate']:,.0f} req/s open loop to each server for "
+        f"{st['rate_duration_s']} s, 32 connections each (latency from each request's scheduled"
+        " send time: no coordinated omission); beacon and nginx side by side, both on CPU "
+        f"{st['server_cpu']}, on one interleaved schedule, so the host's noise falls on both "
+        f"alike; {rounds} round(s), medians (max: the largest).",
         *table(
             [
                 "shape",

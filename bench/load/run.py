@@ -124,26 +124,26 @@ def throughput(
 
 
 def side_runs(s: Settings, side: list[Server], shapes: list[Shape], tmp: Path) -> dict[str, Any]:
-    """The fixed-rate runs (per shape, `rounds` alternating rounds, medians) and the idle
-    runs against beacon (file) and nginx."""
+    """The fixed-rate runs (per shape, `rounds` rounds of beacon (file) and nginx side by
+    side, medians) and the idle runs against each."""
     fixed: dict[str, dict[str, Any]] = {}
     idle: dict[str, Any] = {}
     for shape in shapes if s.fixed_rate else []:
         runs: dict[str, list[dict[str, Any]]] = {srv.name: [] for srv in side}
         for rnd in range(s.rounds):
             k = rnd % max(1, len(side))
-            for srv in side[k:] + side[:k]:
-                if any("unavailable" in r for r in runs[srv.name]):
-                    continue
-                say(
-                    f"fixed rate {s.rate:,.0f} req/s, {shape.label}, round {rnd + 1}/{s.rounds}: "
-                    f"{srv.label} ..."
-                )
-                try:
-                    workdir = tmp / f"{shape.name}-{srv.name}-rate-r{rnd}"
-                    runs[srv.name].append(fixed_rate_run(s, srv, shape, workdir))
-                except FAILURES as e:
-                    runs[srv.name].append({"unavailable": str(e)})
+            pair = side[k:] + side[:k]  # who goes first on the schedule alternates too
+            names = " + ".join(srv.label for srv in pair)
+            say(
+                f"fixed rate {s.rate:,.0f} req/s each, {shape.label}, round {rnd + 1}/"
+                f"{s.rounds}: {names}, side by side ..."
+            )
+            try:
+                got = fixed_rate_run(s, pair, shape, tmp / f"{shape.name}-rate-r{rnd}")
+            except FAILURES as e:
+                got = {srv.name: {"unavailable": str(e)} for srv in pair}
+            for name, r in got.items():
+                runs[name].append(r)
         fixed[shape.name] = {name: summarize_fixed(rs) for name, rs in runs.items()}
     for srv in side if s.idle else []:
         say(f"{s.idle_connections:,} idle conns: {srv.label} ...")

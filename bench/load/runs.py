@@ -1,8 +1,10 @@
 """One run of each kind, every one against a fresh server: throughput (wrk at full load),
-fixed rate (paced.py, open loop) and idle connections (idle.py)."""
+fixed rate (paced.py, open loop; beacon and nginx side by side) and idle connections
+(idle.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -76,26 +78,38 @@ def rates(
     return out
 
 
-def fixed_rate_run(s: Settings, srv: Server, shape: Shape, workdir: Path) -> dict[str, Any]:
-    srv.start(workdir, s.server_cpu)
+def fixed_rate_run(
+    s: Settings, servers: list[Server], shape: Shape, workdir: Path
+) -> dict[str, dict[str, Any]]:
+    """The servers side by side, each pinned to the server CPU and sent `s.rate` req/s on
+    one interleaved schedule (paced.py), so the machine's noise at any moment falls on both
+    alike; results by server name."""
+    started: list[Server] = []
     try:
-        checked_probe(srv, shape)
-        request = workdir / f"{shape.name}.request"
-        request.write_bytes(shape.render(f"127.0.0.1:{srv.port}"))
+        args = ["--rate", str(s.rate)]
+        for srv in servers:
+            srv.start(workdir / srv.name, s.server_cpu)
+            started.append(srv)
+            checked_probe(srv, shape)
+            request = workdir / f"{srv.name}.request"
+            request.write_bytes(shape.render(f"127.0.0.1:{srv.port}"))
+            args += ["--port", str(srv.port), "--request-file", str(request)]
         # A short unrecorded warm-up at the same rate, then the measured run.
-        args = ["--port", str(srv.port), "--request-file", str(request), "--rate", str(s.rate)]
         child_python("bench.load.paced", [*args, "--duration", "2"], s.client_cpu, 120)
-        with RssSampler(srv.pid) as rss:
-            r: dict[str, Any] = child_python(
+        with contextlib.ExitStack() as stack:
+            rss = [stack.enter_context(RssSampler(srv.pid)) for srv in servers]
+            out: list[dict[str, Any]] = child_python(
                 "bench.load.paced",
                 [*args, "--duration", str(s.rate_duration_s)],
                 s.client_cpu,
                 s.rate_duration_s + 120,
             )
-        r["rss_max_mb"] = rss.max_kb / 1024
+        for r, sampler in zip(out, rss, strict=True):
+            r["rss_max_mb"] = sampler.max_kb / 1024
     finally:
-        srv.stop()
-    return r
+        for srv in started:
+            srv.stop()
+    return {srv.name: r for srv, r in zip(servers, out, strict=True)}
 
 
 def idle_run(s: Settings, srv: Server, workdir: Path) -> dict[str, Any]:
