@@ -50,6 +50,7 @@ lint: build-prod  # stubtest checks the stub against the built extension
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/ruff format --check python tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy -p bench.load  # the load benchmark's harness, strict too
 	$(PY) -m mypy.stubtest beacon._beacon
 
 fmt: $(STAMP)

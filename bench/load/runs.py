@@ -5,6 +5,7 @@ fixed rate (paced.py, open loop; beacon and nginx side by side) and idle connect
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,17 @@ def checked_probe(srv: Server, shape: Shape) -> dict[str, Any]:
 def throughput_run(s: Settings, srv: Server, shape: Shape, workdir: Path) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     cpu = s.client_cpu if srv.pinned else None
-    load = {"connections": s.connections, "threads": s.threads * srv.workers, "cpu": cpu}
+    load = functools.partial(
+        wrk, connections=s.connections, threads=s.threads * srv.workers, cpu=cpu
+    )
     srv.start(workdir, s.server_cpu)
     try:
         check = checked_probe(srv, shape)
-        warm = wrk(srv.port, shape, s.warmup_s + srv.extra_warmup_s(s.quick), **load)
+        warm = load(srv.port, shape, s.warmup_s + srv.extra_warmup_s(s.quick))
         before = srv.admin_stats()
         cpu_before = thread_cpu_s(srv.pid)
         with RssSampler(srv.pid) as rss:
-            r = wrk(srv.port, shape, s.measured_s(shape), **load)
+            r = load(srv.port, shape, s.measured_s(shape))
         r["rss_max_mb"] = rss.max_kb / 1024
         cpu_after = thread_cpu_s(srv.pid)
         r["thread_cpu_s"] = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_after.items()}

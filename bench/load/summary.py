@@ -66,7 +66,7 @@ def feeder_us_per_message(r: dict[str, Any]) -> float | None:
     delivered = r.get("kafka_delivered_per_s")
     if cpu is None or not delivered:
         return None
-    return float(cpu) / (delivered * r["duration_us"] / 1e6) * 1e6
+    return float(cpu) / (float(delivered) * float(r["duration_us"]) / 1e6) * 1e6
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

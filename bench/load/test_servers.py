@@ -4,7 +4,7 @@ what it says it stores. Fast: one request of each shape per server, no load."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from bench.load.procs import Reaper
 from bench.load.servers import Beacon, Nginx, PythonRef, Server
 from bench.load.shapes import ORIGIN, SHAPES
 
-KINDS = {
+KINDS: dict[str, Callable[[Reaper], Server]] = {
     "beacon": lambda r: Beacon(r),
     "nginx": lambda r: Nginx(r),
     "nginx-workers2": lambda r: Nginx(r, workers=2),
