@@ -221,9 +221,10 @@ fn live_messages_carry_topic_key_and_timestamp_and_count_once_settled() {
 #[test]
 fn events_queued_within_the_gather_window_come_out_as_one_batch() {
     let r = rig("gather");
-    let long = Duration::from_secs(60); // the waits below end by events, not by time
+    // The idle wait ends by the event below, not by time; the gather window is the 10 ms
+    // default.
     r.sink.configure(KafkaConfig {
-        idle_wait: long,
+        idle_wait: Duration::from_secs(60),
         ..r.sink.config()
     });
     // Idle: the first event is waited for, and taken alone.
