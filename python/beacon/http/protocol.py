@@ -54,6 +54,7 @@ class TrackProtocol(asyncio.Protocol):
         "_by_mode",
         "_chunk",
         "_closing",
+        "_cors",
         "_fast",
         "_h",
         "_header_bytes",
@@ -79,6 +80,7 @@ class TrackProtocol(asyncio.Protocol):
         self._request = state.ingest.request
         self._raw_request = state.ingest.request_raw
         self._by_mode = responses.by_mode
+        self._cors = responses.cors
         self._parser = httptools.HttpRequestParser(self)
         self._fast: httptools.HttpRequestParser | None = httptools.HttpRequestParser(
             WholeRequests(self._whole_request)
@@ -183,7 +185,10 @@ class TrackProtocol(asyncio.Protocol):
             code &= CODE_BITS
             if code & 0xFFFF < 400:  # a sendBeacon's 204: no request id, `_answer` skipped
                 m = keep_alive * 2 + (code & CODE_HEAD != 0)
-                self._transport.write(self._responses.with_cors(code, m, origin))  # type: ignore[union-attr]
+                response = self._cors.get((code, m, origin))
+                if response is None:
+                    response = self._responses.with_cors(code, m, origin)
+                self._transport.write(response)  # type: ignore[union-attr]
             else:
                 self._answer(code, keep_alive, origin)
         else:

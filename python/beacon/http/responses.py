@@ -157,7 +157,10 @@ class ResponseTable:
     def __init__(self) -> None:
         self.by_mode: list[dict[int, bytes]] = [{}, {}, {}, {}]
         self._batch_heads: list[dict[int, bytes]] = [{}, {}]
-        self._cors: dict[tuple[int, int, bytes], bytes] = {}
+        #: Answers with CORS headers by (code, mode, origin), filled by `with_cors`; the
+        #: protocol's fast path reads it first (a method call is a Python frame per request).
+        #: Emptied in place, never replaced, so a reference held by a connection stays good.
+        self.cors: dict[tuple[int, int, bytes], bytes] = {}
         self.refresh()
 
     def refresh(self) -> None:
@@ -170,7 +173,7 @@ class ResponseTable:
             self._batch_heads[keep_alive] = {
                 s: build_batch_head(s, keep_alive=keep_alive, date=date) for s in STATUSES
             }
-        self._cors.clear()
+        self.cors.clear()
 
     def get(self, status: int, *, head: bool = False, keep_alive: bool = True) -> bytes:
         return self.by_mode[mode(head, keep_alive)][status]
@@ -188,13 +191,13 @@ class ResponseTable:
     def with_cors(self, code: int, m: int, origin: bytes) -> bytes:
         """The answer for a request code (`Ingest.request`) with CORS flags, for `origin`."""
         key = (code, m, origin)
-        response = self._cors.get(key)
+        response = self.cors.get(key)
         if response is None:
             extra = cors_headers(origin) if code & CODE_CORS else b""
             if code & CODE_PREFLIGHT:
                 extra += PREFLIGHT_HEADERS
             response = with_headers(self.by_mode[m][code & 0xFFFF], extra)
-            if len(self._cors) >= CORS_CACHE_MAX:
-                self._cors.clear()
-            self._cors[key] = response
+            if len(self.cors) >= CORS_CACHE_MAX:
+                self.cors.clear()
+            self.cors[key] = response
         return response
