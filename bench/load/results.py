@@ -16,13 +16,16 @@ STEM = re.compile(r"^(\d{4}-\d{2}-\d{2})(-quick)?(?:-(\d+))?$")
 
 
 def new_stem(quick: bool, day: dt.date | None = None, where: Path = RESULTS) -> str:
-    """`<date>[-quick]`, or `<date>[-quick]-<n>` if that run exists already."""
+    """`<date>[-quick]`, or `<date>[-quick]-<n>` numbered past that day's highest run: a
+    deleted run's number is never reused, so the numbers keep the runs' order (which
+    `latest_full` reads)."""
     base = (day or dt.date.today()).isoformat() + ("-quick" if quick else "")
-    stem, n = base, 1
-    while (where / f"{stem}.json").exists() or (where / f"{stem}.txt").exists():
-        n += 1
-        stem = f"{base}-{n}"
-    return stem
+    taken = [
+        int(m.group(3) or 1)
+        for p in [*where.glob(f"{base}*.json"), *where.glob(f"{base}*.txt")]
+        if (m := STEM.match(p.stem)) and f"{m.group(1)}{m.group(2) or ''}" == base
+    ]
+    return f"{base}-{max(taken) + 1}" if taken else base
 
 
 def save(results: dict[str, Any], text: str, stem: str, where: Path = RESULTS) -> Path:

@@ -22,6 +22,13 @@ def test_a_run_never_overwrites_another(tmp_path: Path) -> None:
     assert new_stem(True, DAY, tmp_path) == "2026-12-02-quick"
 
 
+def test_a_deleted_runs_number_is_not_reused(tmp_path: Path) -> None:
+    for stem in ["2026-12-02", "2026-12-02-3", "2026-12-02-quick-7"]:
+        (tmp_path / f"{stem}.txt").write_text("")
+    assert new_stem(False, DAY, tmp_path) == "2026-12-02-4"  # -2 is free, but older
+    assert new_stem(True, DAY, tmp_path) == "2026-12-02-quick-8"
+
+
 def test_the_readme_shows_the_newest_complete_full_run(tmp_path: Path) -> None:
     for stem, complete in [
         ("2026-12-01", True),
