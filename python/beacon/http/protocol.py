@@ -20,11 +20,11 @@ import asyncio
 
 import httptools
 
-from beacon._beacon import CODE_BATCH, CODE_CORS, CODE_HEAD
+from beacon._beacon import CODE_CORS, CODE_HEAD
+from beacon.http import answers
 from beacon.http.parse_signals import Stop, TooLarge, WholeRequests
 from beacon.http.request_tables import (
     CODE_BITS,
-    ECHO,
     H_CLEN,
     H_EXPECT,
     H_ORIGIN,
@@ -35,15 +35,7 @@ from beacon.http.request_tables import (
     WANTED,
     WANTED_LENGTHS,
 )
-from beacon.http.responses import (
-    CONTINUE,
-    H2_PREFACE,
-    H2_REFUSAL,
-    ResponseTable,
-    cors_headers,
-    request_id_header,
-    with_headers,
-)
+from beacon.http.responses import CONTINUE, H2_PREFACE, H2_REFUSAL, ResponseTable
 from beacon.state import ServerState
 
 
@@ -320,37 +312,18 @@ class TrackProtocol(asyncio.Protocol):
             self._closing = True
 
     def _answer(self, code: int, keep_alive: bool, origin: bytes | None) -> None:
-        """An answer with flags (CORS, preflight, HEAD, a batch's body) or a refusal:
-        refusals carry a request id."""
-        m = keep_alive * 2 + (code & CODE_HEAD != 0)
-        if code & CODE_BATCH:
-            echo = origin.strip(b" \t") if origin is not None and code & CODE_CORS else None
-            response = self._responses.batch(code, m, echo)
-        elif origin is not None and code & ECHO:
-            # Echoed as Rust compared it: without surrounding whitespace.
-            response = self._responses.with_cors(code, m, origin.strip(b" \t"))
-        else:
-            response = self._by_mode[m][code & 0xFFFF]
-        if code & 0xFFFF >= 400:
-            response = with_headers(response, request_id_header(self._state.next_request_id()))
-        self._out.append(response)
+        self._out.append(answers.flagged(self._responses, self._state, code, keep_alive, origin))
 
     def _error(self, exc: BaseException, *, close: bool) -> None:
-        """A bug while handling one request: 500 with a request id, logged, counted."""
-        extra = request_id_header(self._state.request_failed(exc))
-        self._out.append(with_headers(self._responses.get(500, keep_alive=not close), extra))
+        self._out.append(answers.failure(self._responses, self._state, exc, close=close))
         if close:
             self._closing = True
 
     def _refuse(self, status: int, reason: str) -> None:
-        """Answers a request the parser could not finish, then closes: the stream's
-        framing can no longer be trusted."""
-        self._state.count_refusal(reason)
-        extra = request_id_header(self._state.next_request_id())
-        origin = self._h[H_ORIGIN]
-        if origin is not None and self._state.ingest.cors_allowed(self._url, self._h):
-            extra += cors_headers(origin.strip(b" \t"))
-        self._out.append(with_headers(self._responses.get(status, keep_alive=False), extra))
+        """Closes after the answer: the stream's framing can no longer be trusted."""
+        self._out.append(
+            answers.refusal(self._responses, self._state, status, reason, self._url, self._h)
+        )
         self._closing = True
 
     def _flush(self) -> None:
