@@ -263,6 +263,7 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
                     time.sleep(0.1)
             ps = run("ps", "-o", "user=,args=", "-p", str(proc.pid))
             assert ps.split()[0] == "beacon", f"the server runs as beacon: {ps}"
+            assert_parser_build(proc.pid)
             marker = f"deb{os.getpid()}x{time.time_ns()}"
             dates = {datetime.datetime.now(datetime.UTC).date().isoformat()}
             for i in range(5):
@@ -305,6 +306,30 @@ def test_serves_as_the_beacon_user_into_var_lib_beacon() -> None:
         assert all(e["flavor"] == "default" for e in events)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def cpu_has_sse42() -> bool:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    return "sse4_2" in next(line for line in lines if line.startswith("flags")).split()
+
+
+def has_pcmpestri(path: Path) -> bool:
+    out = run(tool("objdump"), "-d", "--no-show-raw-insn", path)
+    return "pcmpestri" in out
+
+
+def assert_parser_build(pid: int) -> None:
+    """The running server parses with the package's SSE4.2 build of httptools on a CPU that
+    has SSE4.2 (python/beacon/parser_variant.py), with PyPI's baseline wheel elsewhere."""
+    maps = Path(f"/proc/{pid}/maps").read_text().split()
+    parsers = {Path(p) for p in maps if "/httptools/parser/parser." in p}
+    assert len(parsers) == 1, parsers
+    parser = parsers.pop()
+    variant = PREFIX / "lib/python3.11/sse4.2/httptools/parser"
+    baseline = PREFIX / "lib/python3.11/site-packages/httptools/parser"
+    assert parser.parent == (variant if cpu_has_sse42() else baseline), parser
+    assert has_pcmpestri(parser) == cpu_has_sse42(), parser
+    assert not has_pcmpestri(next(baseline.glob("parser.*.so"))), "the wheel runs on any CPU"
 
 
 def server_uses_sdnotify() -> bool:

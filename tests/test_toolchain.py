@@ -1,5 +1,7 @@
-"""scripts/check-toolchain, run before the first build: a too-old or missing cargo is told
-how to get a new one (Debian 12's cargo 1.63 is too old), a new enough one passes."""
+"""The build's tools and the parser build they leave: scripts/check-toolchain, run before the
+first build (a too-old or missing cargo is told how to get a new one: Debian 12's cargo 1.63
+is too old; a new enough one passes), the venv's SSE4.2 httptools, and the Debian package's
+choice between its two httptools builds."""
 
 from __future__ import annotations
 
@@ -65,3 +67,62 @@ def test_httptools_parses_with_sse42_where_the_cpu_has_it() -> None:
         check=True,
     ).stdout
     assert ("pcmpestri" in out) == sse42, parser.__file__
+
+
+# python/beacon/parser_variant.py: the Debian package's two httptools builds. A copy of the
+# venv's own httptools stands for the SSE4.2 build; a fresh interpreter imports beacon (which
+# makes the choice) and then parses a real request with whichever httptools it finds.
+_CHOOSE = """
+import sys
+from pathlib import Path
+from beacon.parser_variant import prefer_sse42
+chose = prefer_sse42(Path(sys.argv[1]), Path(sys.argv[2]))
+import httptools
+seen = []
+class On:
+    def on_url(self, url): seen.append(url)
+httptools.HttpRequestParser(On()).feed_data(b"GET /track?e=1 HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+print(chose, httptools.__file__, seen[0].decode())
+"""
+
+
+def _choose(tmp_path: Path, flags: str) -> tuple[str, Path]:
+    import shutil
+
+    import httptools
+
+    variant = tmp_path / "sse4.2"
+    shutil.copytree(Path(httptools.__file__).parent, variant / "httptools")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", _CHOOSE, str(variant), str(cpuinfo)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[2] == "/track?e=1", out
+    return out[0], Path(out[1])
+
+
+def test_a_cpu_with_sse42_imports_the_packages_sse42_httptools(tmp_path: Path) -> None:
+    import platform
+
+    chose, imported = _choose(tmp_path, "fpu sse4_1 sse4_2 avx2")
+    on_x86 = platform.machine() == "x86_64"
+    assert chose == str(on_x86)
+    assert imported.is_relative_to(tmp_path / "sse4.2") == on_x86, imported
+
+
+def test_a_cpu_without_sse42_imports_the_baseline_httptools(tmp_path: Path) -> None:
+    chose, imported = _choose(tmp_path, "fpu sse4_1 avx")
+    assert chose == "False"
+    assert not imported.is_relative_to(tmp_path), imported
+
+
+def test_a_venv_without_the_variant_directory_is_left_alone(tmp_path: Path) -> None:
+    from beacon.parser_variant import prefer_sse42
+
+    before = list(sys.path)
+    assert not prefer_sse42(tmp_path / "sse4.2", Path("/proc/cpuinfo"))
+    assert sys.path == before

@@ -14,6 +14,11 @@ from beacon._beacon import (  # after the allocator option above
     TtlStore,
     __version__,
 )
+from beacon.parser_variant import prefer_sse42
 from beacon.query import encode_query
+
+# The Debian package's SSE4.2 build of httptools, on a CPU that has it: before anything
+# imports httptools (parser_variant.py).
+prefer_sse42()
 
 __all__ = ["Ingest", "MalformedQuery", "TtlStore", "__version__", "encode_query"]
