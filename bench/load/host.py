@@ -139,3 +139,26 @@ class LoadSampler:
             "end": os.getloadavg()[0],
             "samples": len(s),
         }
+
+
+#: /proc/stat's columns after the CPU's name, in order; guest time is counted in user already.
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_times(cpu: str | None, stat: str = "/proc/stat") -> dict[str, int]:
+    """`cpu`'s times in clock ticks from /proc/stat (all CPUs' sum for None)."""
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    for line in _read(stat).splitlines():
+        fields = line.split()
+        if fields and fields[0] == name:
+            return dict(zip(STAT_FIELDS, map(int, fields[1:]), strict=False))
+    return {}
+
+
+def steal_pct(before: dict[str, int], after: dict[str, int]) -> float | None:
+    """The share of a CPU's time the hypervisor gave to other guests between two
+    `cpu_times`: time the server (or nginx) was ready to run and could not."""
+    total = sum(after.get(k, 0) - before.get(k, 0) for k in STAT_FIELDS)
+    if total <= 0 or "steal" not in after:
+        return None
+    return 100 * (after["steal"] - before.get("steal", 0)) / total

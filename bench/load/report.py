@@ -112,6 +112,14 @@ def notes(
     loads = [m["loadavg_1min_max"] for m in cells.values() if "loadavg_1min_max" in m]
     if loads:
         out.append(f"  1-min load average around these runs: up to {max(loads):.1f}.")
+    steal = [
+        f"{labels[n]} {', '.join(f'{p:.1f}' for p in m['steal_pct'])}"
+        for n, m in cells.items()
+        if m.get("steal_pct")
+    ]
+    if steal:
+        rounds = "; ".join(steal)
+        out.append(f"  Server CPU's time the hypervisor took (steal), % each round: {rounds}.")
     k = cells.get("beacon-kafka", {})
     if k.get("kafka_backlog"):
         out.append(

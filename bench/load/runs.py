@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load.clients import child_python, probe, wrk
+from bench.load.host import cpu_times, steal_pct
 from bench.load.procs import RssSampler, thread_cpu_s
 from bench.load.servers import Server, Unavailable
 from bench.load.settings import Settings
@@ -41,8 +42,12 @@ def throughput_run(s: Settings, srv: Server, shape: Shape, workdir: Path) -> dic
         warm = load(srv.port, shape, s.warmup_s + srv.extra_warmup_s(s.quick))
         before = srv.admin_stats()
         cpu_before = thread_cpu_s(srv.pid)
+        # The server's CPU (all of them, unpinned): a round the hypervisor took from shows.
+        server_cpu = s.server_cpu if srv.pinned else None
+        times_before = cpu_times(server_cpu)
         with RssSampler(srv.pid) as rss:
             r = load(srv.port, shape, s.measured_s(shape))
+        r["steal_pct"] = steal_pct(times_before, cpu_times(server_cpu))
         r["rss_max_mb"] = rss.max_kb / 1024
         cpu_after = thread_cpu_s(srv.pid)
         r["thread_cpu_s"] = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_after.items()}

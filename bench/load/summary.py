@@ -102,6 +102,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             round(f, 2) for r in ok if (f := feeder_us_per_message(r)) is not None
         ],
         "loadavg_1min_max": max(max(r.get("loadavg_1min", [0.0])) for r in ok),
+        "steal_pct": [round(r["steal_pct"], 1) for r in ok if r.get("steal_pct") is not None],
     }
 
 
