@@ -44,22 +44,15 @@ def test_a_new_enough_cargo_passes(tmp_path: Path) -> None:
     assert (r.returncode, r.stderr) == (0, "")
 
 
-def _cpu_flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def test_httptools_parses_with_sse42_where_the_cpu_has_it() -> None:
     """scripts/httptools-sse42 (run by the Makefile's venv set-up): on an x86-64 CPU with
     SSE4.2 the venv's llhttp has its PCMPESTRI loops, which PyPI's baseline wheel leaves
     out; elsewhere the baseline wheel stays, without them."""
-    import platform
-
     import httptools.parser.parser as parser
 
-    sse42 = platform.machine() == "x86_64" and "sse4_2" in _cpu_flags()
+    from beacon.parser_variant import cpu_has_sse42
+
+    sse42 = cpu_has_sse42()
     out = subprocess.run(
         ["objdump", "-d", "--no-show-raw-insn", str(parser.__file__)],
         capture_output=True,
@@ -70,8 +63,8 @@ def test_httptools_parses_with_sse42_where_the_cpu_has_it() -> None:
 
 
 # python/beacon/parser_variant.py: the Debian package's two httptools builds. A copy of the
-# venv's own httptools stands for the SSE4.2 build; a fresh interpreter imports beacon (which
-# makes the choice) and then parses a real request with whichever httptools it finds.
+# venv's own httptools stands for the SSE4.2 build; a fresh interpreter makes the choice for
+# that copy and a given cpuinfo, then parses a real request with whichever httptools it finds.
 _CHOOSE = """
 import sys
 from pathlib import Path
