@@ -8,7 +8,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes that need escaping inside a JSON string: `"`, `\` and the C0 controls.
 #[inline]
-fn needs_escape(b: u8) -> bool {
+pub fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 

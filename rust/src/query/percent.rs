@@ -16,7 +16,7 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// The byte encoded by `%XX` at `src[i]`, if `src[i..]` starts with a valid escape.
 #[inline]
-fn escape_at(src: &[u8], i: usize) -> Option<u8> {
+pub(super) fn escape_at(src: &[u8], i: usize) -> Option<u8> {
     let hi = hex_val(*src.get(i + 1)?)?;
     let lo = hex_val(*src.get(i + 2)?)?;
     Some(hi << 4 | lo)
@@ -60,52 +60,6 @@ pub fn decode_into(src: &[u8], out: &mut Vec<u8>, lenient: bool) -> bool {
         }
     }
     true
-}
-
-/// Appends the lenient decoding of `src` (as `decode_into` with `lenient`) to `out` as
-/// UTF-8, invalid sequences replaced as by `push_lossy`. The flat encoder's path for a name
-/// or value that is not verbatim: one pass byte by byte straight into `out`, and a UTF-8
-/// check only when a byte above ASCII came out (callgrind, the load benchmark's query: its
-/// three escaped values in ~2.2k instructions, against ~2.7k in `decode_into` alone, which
-/// calls memchr for each short run between escapes). `spare` is scratch for the rare repair.
-pub fn decode_lossy_into(src: &[u8], out: &mut String, spare: &mut Vec<u8>) {
-    let start = out.len();
-    let valid = {
-        // SAFETY: bytes go into the spare capacity, outside the string until `set_len`
-        // (so an unwind before it leaves `out` as it was); after it they are found to be
-        // UTF-8 or cut off again (below) and pushed back repaired, before `out` is used.
-        let bytes = unsafe { out.as_mut_vec() };
-        bytes.reserve(src.len()); // decoding never lengthens
-        let dst = &mut bytes.spare_capacity_mut()[..src.len()];
-        let (mut i, mut w, mut high) = (0, 0, 0u8);
-        while i < src.len() {
-            let mut b = src[i];
-            i += 1;
-            if b == b'+' {
-                b = b' ';
-            } else if b == b'%' {
-                if let Some(byte) = escape_at(src, i - 1) {
-                    b = byte;
-                    i += 2;
-                }
-            }
-            high |= b;
-            dst[w].write(b);
-            w += 1;
-        }
-        // SAFETY: the first `w` bytes of the spare capacity were written just above.
-        unsafe { bytes.set_len(start + w) };
-        let valid = high < 0x80 || std::str::from_utf8(&bytes[start..]).is_ok();
-        if !valid {
-            spare.clear();
-            spare.extend_from_slice(&bytes[start..]);
-            bytes.truncate(start);
-        }
-        valid
-    };
-    if !valid {
-        push_lossy(out, spare);
-    }
 }
 
 /// Appends `bytes` to `out` as UTF-8, each maximal invalid subsequence replaced by U+FFFD
@@ -172,25 +126,6 @@ mod tests {
             let mut out = String::new();
             push_lossy(&mut out, s);
             assert_eq!(out, String::from_utf8_lossy(s));
-        }
-    }
-
-    #[test]
-    fn decode_lossy_is_decode_then_lossy() {
-        for s in [
-            &b""[..],
-            b"a+b%20c",
-            b"%ff%4",
-            b"%C3%A9\xff",
-            b"%e2%82",
-            b"x%%41+",
-            b"\xe2\x82\xac%E2%82",
-        ] {
-            let mut decoded = Vec::new();
-            decode_into(s, &mut decoded, true);
-            let mut out = String::from("kept");
-            decode_lossy_into(s, &mut out, &mut Vec::new());
-            assert_eq!(out, format!("kept{}", String::from_utf8_lossy(&decoded)));
         }
     }
 }
