@@ -140,11 +140,19 @@ pub fn render_event(
 
     let mut seen = Seen::default();
     let f: &Flavor = flavor;
-    let pair = |n: &str, v: Option<&str>| seen.pair(f, n, v);
+    let o = &f.opts;
     match params {
-        Params::Query(q) => encode_query_into(q, f.opts.mode, limits, scratch, pair),
-        Params::Json(body) => write_json_body(body, limits, scratch, pair),
-        Params::Value(value) => write_json_value(value, limits, scratch, pair),
+        // No parameter read by name: the encoder's loop over the pairs compiles away.
+        Params::Query(q)
+            if o.required.is_empty() && o.key_param.is_none() && o.dedup_param.is_none() =>
+        {
+            encode_query_into(q, o.mode, limits, scratch, |_, _| {})
+        }
+        Params::Query(q) => {
+            encode_query_into(q, o.mode, limits, scratch, |n, v| seen.pair(f, n, v))
+        }
+        Params::Json(body) => write_json_body(body, limits, scratch, |n, v| seen.pair(f, n, v)),
+        Params::Value(value) => write_json_value(value, limits, scratch, |n, v| seen.pair(f, n, v)),
     }
     .map_err(Refusal::Malformed)?;
     let required = &flavor.opts.required;

@@ -103,9 +103,11 @@ impl<F: Fs> Writer<F> {
             batch.clear();
             let n = self.backend.queue.pop_batch(&mut batch, BATCH);
             if self.healthy {
+                // One clock read per batch: a file's idle time is minutes (IDLE_CLOSE).
+                let now = Instant::now();
                 for ev in batch.drain(..) {
                     let dir = self.dir_of_slot(ev.flavor);
-                    self.write(ev, dir, false);
+                    self.write(ev, dir, false, now);
                 }
             } else {
                 self.backend.spool_events(&batch);
@@ -168,7 +170,7 @@ impl<F: Fs> Writer<F> {
                     key: rec.key.clone().map(Vec::into_boxed_slice),
                     line: rec.line.clone().into_boxed_slice(),
                 };
-                self.write(Arc::new(ev), dir, true);
+                self.write(Arc::new(ev), dir, true, Instant::now());
             }
             // Whatever did not land was spooled again by the failed flush: the segment
             // is handled either way.
@@ -208,24 +210,23 @@ impl<F: Fs> Writer<F> {
         }
     }
 
-    fn write(&mut self, ev: SharedEvent, dir: u16, replayed: bool) {
+    fn write(&mut self, ev: SharedEvent, dir: u16, replayed: bool, now: Instant) {
         let key = (dir, ev.day);
-        if !self.files.contains_key(&key) {
-            match self.open(key) {
-                Ok(f) => {
-                    self.files.insert(key, f);
-                }
+        // One hash lookup per event; a second only when the day's file is opened.
+        let f = match self.files.get_mut(&key) {
+            Some(f) => f,
+            None => match self.open(key) {
+                Ok(f) => self.files.entry(key).or_insert(f),
                 Err(_) => {
                     self.fail(vec![(ev, replayed)]);
                     return;
                 }
-            }
-        }
+            },
+        };
         Counters::add(&self.backend.counters.in_flight, 1);
-        let f = self.files.get_mut(&key).expect("opened above");
         f.buf.extend_from_slice(&ev.line);
         f.pending.push((ev, replayed));
-        f.last_write = Instant::now();
+        f.last_write = now;
         if f.buf.len() >= BUFFER_BYTES {
             self.flush_file(key);
         }
