@@ -21,6 +21,7 @@ pub mod ingest;
 #[cfg(feature = "python")]
 mod ingest_py;
 pub mod json;
+pub mod marks;
 pub mod privacy;
 pub mod query;
 pub mod ring;

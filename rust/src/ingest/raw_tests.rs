@@ -82,3 +82,108 @@ fn over_a_limit_declines_so_the_full_path_answers() {
     assert!(scan(b"POST /t HTTP/1.1\r\nContent-Length: 3\r\n\r\na=1", &tight).is_none());
     assert!(scan(b"GET /t HTTP/1.1\r\nHost: a\r\n\r\n", &tight).is_some());
 }
+
+/// The scan as it was before the marks (crate::marks): byte by byte, a memchr per line.
+fn reference<'a>(data: &'a [u8], limits: &RawLimits) -> Option<Request<'a>> {
+    fn find_crlf(data: &[u8], from: usize) -> Option<usize> {
+        let i = from + memchr::memchr(b'\n', data.get(from..)?)?;
+        (i > from && data[i - 1] == b'\r').then(|| i - 1)
+    }
+    let line_end = find_crlf(data, 0)?;
+    let (method, target) = request_line(&data[..line_end])?;
+    if target.len() > limits.target_bytes {
+        return None;
+    }
+    let (mut headers, mut length, mut header_bytes) = (Headers::default(), None, 0);
+    let mut at = line_end + 2;
+    loop {
+        let end = find_crlf(data, at)?;
+        if end == at {
+            at += 2;
+            break;
+        }
+        let colon = at + data[at..end].iter().position(|&b| b == b':')?;
+        let (name, value) = field(data, at, colon, end)?;
+        header_bytes += name.len() + value.len();
+        if header_bytes > limits.header_bytes {
+            return None;
+        }
+        if !pick(&mut headers, name, value) {
+            match name.len() {
+                14 if name.eq_ignore_ascii_case(b"content-length") => length = Some(digits(value)?),
+                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => return None,
+                _ => {}
+            }
+        }
+        at = end + 2;
+    }
+    let rest = &data[at..];
+    let body = match length {
+        Some(n) if n > limits.body_bytes || n != rest.len() => return None,
+        Some(_) => Some(rest),
+        None if rest.is_empty() => None,
+        None => return None,
+    };
+    Some(Request {
+        method,
+        target,
+        headers,
+        body,
+        peer: None,
+    })
+}
+
+/// Requests made of the pieces that matter to the scan: colons, CR, LF, folds, the headers
+/// it picks, bodies with and without a matching length.
+fn requests() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let piece = prop::sample::select(vec![
+        &b"GET /t?a=1:2 HTTP/1.1\r\n"[..],
+        b"POST /t HTTP/1.1\r\n",
+        b"Host: a.example:80\r\n",
+        b"origin: https://o.example\r\n",
+        b"Referer: https://p.example/x?y=1\r\n",
+        b"Content-Length: 3\r\n",
+        b"X-Long: 0123456789abcdef0123456789abcdef\r\n",
+        b"Content-Type: text/plain;charset=UTF-8\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b" folded\r\n",
+        b"NoColon\r\n",
+        b":\r\n",
+        b"\n",
+        b"\r\n",
+        b"a=1",
+        b"::",
+    ]);
+    prop::collection::vec(piece, 0..14).prop_map(|p| p.concat())
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_marks_scan_reads_what_the_byte_scan_read(data in requests()) {
+        let got = scan(&data, &LIMITS).map(|r| format!("{r:?}"));
+        let want = reference(&data, &LIMITS).map(|r| format!("{r:?}"));
+        proptest::prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn line_marks_are_newlines_and_colons() {
+    crate::marks::assert_mask_is_contains::<LineMarks>();
+}
+
+#[test]
+fn content_lengths_are_plain_digits() {
+    for (v, want) in [
+        (&b"0"[..], Some(0)),
+        (b"007", Some(7)),
+        (b"9999999999999999999", Some(9_999_999_999_999_999_999)),
+        (b"12345678901234567890", None), // 20 digits
+        (b"", None),
+        (b"+3", None),
+        (b"3a", None),
+        (b" 3", None),
+    ] {
+        assert_eq!(digits(v), want, "{:?}", String::from_utf8_lossy(v));
+    }
+}
