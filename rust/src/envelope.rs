@@ -143,9 +143,7 @@ pub fn render_event(
     let o = &f.opts;
     match params {
         // No parameter read by name: the encoder's loop over the pairs compiles away.
-        Params::Query(q)
-            if o.required.is_empty() && o.key_param.is_none() && o.dedup_param.is_none() =>
-        {
+        Params::Query(q) if !o.reads_params() => {
             encode_query_into(q, o.mode, limits, scratch, |_, _| {})
         }
         Params::Query(q) => {

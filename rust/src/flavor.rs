@@ -34,6 +34,14 @@ pub struct FlavorOptions {
     pub event_id: bool,
 }
 
+impl FlavorOptions {
+    /// Whether any parameter is read by name (required, Kafka key, dedup): the envelope
+    /// then needs each decoded pair (`envelope::Seen`).
+    pub fn reads_params(&self) -> bool {
+        !self.required.is_empty() || self.key_param.is_some() || self.dedup_param.is_some()
+    }
+}
+
 /// Everything off: a starting point for tests and fuzzing only. The server's flavors come
 /// whole from the config, which owns every default (python/beacon/config/schema.py).
 #[cfg(any(test, fuzzing))]
