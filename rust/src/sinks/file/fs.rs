@@ -19,6 +19,11 @@ pub trait DataFile: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     fn set_len(&mut self, len: u64) -> io::Result<()>;
     fn sync_data(&mut self) -> io::Result<()>;
+    /// Lets the kernel drop `[from, to)` from the page cache once written back
+    /// (`behind.rs`). A hint: nothing is lost if it does nothing.
+    fn release(&mut self, _from: u64, _to: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub trait Fs: Send + 'static {
@@ -68,6 +73,25 @@ impl DataFile for File {
     fn sync_data(&mut self) -> io::Result<()> {
         File::sync_data(self)
     }
+
+    #[cfg(target_os = "linux")]
+    fn release(&mut self, from: u64, to: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (offset, len) = (off_t(from)?, off_t(to.saturating_sub(from))?);
+        // SAFETY: fadvise takes a descriptor this File owns and reads no memory of ours.
+        let r = unsafe {
+            libc::posix_fadvise(self.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED)
+        };
+        match r {
+            0 => Ok(()),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn off_t(n: u64) -> io::Result<libc::off_t> {
+    libc::off_t::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))
 }
 
 /// Where a file's last complete line ends: its length when it ends with a newline (or is

@@ -1,6 +1,7 @@
 //! The daily-file backend: a Rust thread, holding no GIL, that drains its queue into
 //! `<data_dir>/<flavor>/<YYYY-MM-DD><suffix>.jsonl` (the day is the event's local receipt
-//! day). `writer.rs` is the thread, `fs.rs` the filesystem seam its tests fail through.
+//! day). `writer.rs` is the thread, `fs.rs` the filesystem seam its tests fail through,
+//! `behind.rs` what of a file it lets the kernel drop from the page cache.
 //!
 //! Lines are buffered per file together with the events they came from. A flush either
 //! lands the whole buffer or, on any error (disk full, permissions, I/O), truncates the
@@ -10,6 +11,9 @@
 //! While the disk is failing every event goes to the spool; every `retry_interval` the
 //! writer tries to replay the spool, and once a replay lands it is up again.
 
+mod behind;
+#[cfg(test)]
+mod behind_tests;
 mod fs;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The file writer thread (see `mod.rs` for what it promises): buffers lines per daily
 //! file, flushes them whole or cuts the file back and spools them, replays the spool.
 
+use super::behind::Behind;
 use super::fs::{complete_len, DataFile, Fs};
 use super::{Control, FileSinkConfig};
 use crate::clock::Day;
@@ -32,6 +33,7 @@ struct OpenFile<D> {
     pending: Vec<(SharedEvent, bool)>,
     last_write: Instant,
     unsynced: bool,
+    behind: Behind,
 }
 
 pub(super) struct Writer<F: Fs> {
@@ -257,6 +259,7 @@ impl<F: Fs> Writer<F> {
             pending: Vec::new(),
             last_write: Instant::now(),
             unsynced: false,
+            behind: Behind::at(good_len),
         })
     }
 
@@ -290,6 +293,10 @@ impl<F: Fs> Writer<F> {
                 Counters::add(&c.replayed, replayed);
                 f.good_len += f.buf.len() as u64;
                 f.unsynced = true;
+                if let Some((from, to)) = f.behind.next(f.good_len) {
+                    // A hint (behind.rs): if the kernel refuses, the pages stay cached.
+                    let _ = f.file.release(from, to);
+                }
                 f.buf.clear();
                 f.pending.clear();
             }
