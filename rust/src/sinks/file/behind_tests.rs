@@ -3,14 +3,15 @@
 
 use super::behind::KEEP;
 use super::fs::{DataFile, Fs, RealFs};
+use super::tests::{Faults, FaultyFs};
 use super::{FileSink, FileSinkConfig};
 use crate::clock::Day;
 use crate::event::Event;
 use crate::sinks::backend::Backend;
 use std::fs::{self, File};
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A directory beside the test binary: on the build's disk, not a tmpfs `/tmp`, whose
@@ -77,46 +78,6 @@ fn release_drops_written_back_pages_and_keeps_the_data() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// The real filesystem, recording each `release`.
-#[derive(Clone, Default)]
-struct Recording(Arc<Mutex<Vec<(u64, u64)>>>);
-
-struct RecordingFile(File, Recording);
-
-impl Fs for Recording {
-    type File = RecordingFile;
-
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealFs.create_dir_all(dir)
-    }
-
-    fn open_append(&self, path: &Path) -> io::Result<RecordingFile> {
-        Ok(RecordingFile(RealFs.open_append(path)?, self.clone()))
-    }
-}
-
-impl DataFile for RecordingFile {
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
-    }
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.0.sync_data()
-    }
-    fn release(&mut self, from: u64, to: u64) -> io::Result<()> {
-        self.1 .0.lock().unwrap().push((from, to));
-        self.0.release(from, to)
-    }
-}
-
 #[test]
 fn the_writer_releases_all_but_each_files_tail() {
     let dir = scratch("writer");
@@ -129,8 +90,9 @@ fn the_writer_releases_all_but_each_files_tail() {
         retry_interval: Duration::from_millis(20),
         file_suffix: String::new(),
     };
-    let fs = Recording::default();
-    let mut sink = FileSink::start_with(backend.clone(), cfg, fs.clone()).unwrap();
+    let faults = Arc::new(Faults::default());
+    faults.heal();
+    let mut sink = FileSink::start_with(backend.clone(), cfg, FaultyFs(faults.clone())).unwrap();
     // 4 KiB lines, 5 x KEEP of them.
     let events = 5 * KEEP / 4096;
     for n in 0..events {
@@ -150,7 +112,7 @@ fn the_writer_releases_all_but_each_files_tail() {
         .len();
     assert_eq!(len, events * 4096, "every line written");
 
-    let calls = fs.0.lock().unwrap().clone();
+    let calls = faults.released.lock().unwrap().clone();
     assert!(calls.len() >= 2, "released in steps: {calls:?}");
     assert_eq!(calls[0].0, 0, "from the start");
     for w in calls.windows(2) {

@@ -2,7 +2,8 @@
 //! a disk full on write (a torn line), on open, a truncate that fails too, and a spool
 //! that cannot be written. Real files in a temporary directory; every test ends with each
 //! event in the day's file exactly once (or counted as dropped) and the accounting
-//! identity of `stats.rs` holding, per flavor too (`per_flavor.rs`).
+//! identity of `stats.rs` holding, per flavor too (`per_flavor.rs`). The same filesystem
+//! records each `release` for `behind_tests.rs`.
 
 use super::fs::{DataFile, Fs, RealFs};
 use super::{FileSink, FileSinkConfig};
@@ -17,7 +18,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// ENOSPC on Linux.
@@ -26,24 +27,26 @@ fn disk_full() -> io::Error {
 }
 
 #[derive(Default)]
-struct Faults {
+pub(super) struct Faults {
     fail_open: AtomicBool,
     /// Bytes writes may still add before the disk is full (u64::MAX: no limit).
     write_budget: AtomicU64,
     fail_truncate: AtomicBool,
+    /// Each `release` asked for, in order.
+    pub(super) released: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Faults {
-    fn heal(&self) {
+    pub(super) fn heal(&self) {
         self.fail_open.store(false, Ordering::SeqCst);
         self.write_budget.store(u64::MAX, Ordering::SeqCst);
         self.fail_truncate.store(false, Ordering::SeqCst);
     }
 }
 
-struct FaultyFs(Arc<Faults>);
+pub(super) struct FaultyFs(pub(super) Arc<Faults>);
 
-struct FaultyFile(fs::File, Arc<Faults>);
+pub(super) struct FaultyFile(fs::File, Arc<Faults>);
 
 impl Fs for FaultyFs {
     type File = FaultyFile;
@@ -92,6 +95,11 @@ impl DataFile for FaultyFile {
 
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
+    }
+
+    fn release(&mut self, from: u64, to: u64) -> io::Result<()> {
+        self.1.released.lock().unwrap().push((from, to));
+        self.0.release(from, to)
     }
 }
 
