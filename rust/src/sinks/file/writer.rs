@@ -21,8 +21,11 @@ const BUFFER_BYTES: usize = 256 << 10;
 const BATCH: usize = 4096;
 /// Close a file nobody wrote to for this long (yesterday's file after midnight).
 const IDLE_CLOSE: Duration = Duration::from_secs(60);
-/// Sleep when the queue is empty; bounds the added latency to disk, costs no CPU to speak of.
-const IDLE_PARK: Duration = Duration::from_millis(5);
+/// Sleep when the queue is empty; bounds the added latency to disk. Under load the writer
+/// drains the queue and sleeps this long again: each wake-up preempts the event loop on a
+/// shared core, so 20 ms (~50 wake-ups a second, not 200 at 5 ms; docs/performance.md,
+/// "Fewer wake-ups").
+const IDLE_PARK: Duration = Duration::from_millis(20);
 
 struct OpenFile<D> {
     file: D,

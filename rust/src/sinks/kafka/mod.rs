@@ -62,9 +62,10 @@ pub struct KafkaConfig {
     /// The same while a spool backlog is replayed, so the replay gets its turns.
     pub backlog_wait: Duration,
     /// Under load, take live messages at most this often (unless `batch_max` are queued):
-    /// each hand-over takes the GIL from the event loop, so fewer, bigger batches cost
-    /// less; librdkafka's linger.ms batches further. At 100k msg/s the queue holds ~1,000
-    /// meanwhile.
+    /// each hand-over takes the GIL from the event loop and each wake-up preempts it on a
+    /// shared core, so fewer, bigger batches cost less (docs/performance.md, "Fewer
+    /// wake-ups"), and librdkafka then sends each batch as one request. At 80k msg/s the
+    /// queue holds ~1,600 meanwhile (above `batch_max`, batches go back to back).
     pub gather: Duration,
     /// Replay at most this many spooled messages per second while Kafka is up: live
     /// traffic keeps priority.
@@ -96,7 +97,7 @@ impl Default for KafkaConfig {
             batch_max: 2000,
             idle_wait: Duration::from_millis(50),
             backlog_wait: Duration::from_millis(5),
-            gather: Duration::from_millis(10),
+            gather: Duration::from_millis(20),
             replay_rate: 20_000.0,
             replay_burst: 2_000.0,
             probe_chunk: 100,
