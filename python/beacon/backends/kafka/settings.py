@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("beacon.kafka")
 
 #: librdkafka settings; `backends.kafka.producer` from the config is applied over them.
-#: - linger.ms 5: the Kafka sink already hands messages over in batches, one per 20 ms
-#:   gather window (rust/src/sinks/kafka/mod.rs), and a batch's produce() calls take a few
-#:   ms, so 5 ms still sends each as one request; longer only held messages, and memory,
-#:   for nothing (docs/performance.md, "Fewer wake-ups").
+#: - linger.ms 5: the Kafka sink already hands messages over in batches, one per gather
+#:   window (`KafkaConfig::gather`, rust/src/sinks/kafka/mod.rs), and a batch's produce()
+#:   calls take a few ms, so 5 ms still sends each as one request; longer only held
+#:   messages, and memory, for nothing (docs/performance.md, "Fewer wake-ups").
 #: - librdkafka buffers up to 100k messages or 4 MiB of them, whichever comes first: that
 #:   rides out a moment of a slow broker at a 50k msg/s peak, or a 30 s+ outage at moderate
 #:   traffic, before BufferError sends the rest to the spool (on disk, replayed); and it

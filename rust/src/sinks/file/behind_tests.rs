@@ -3,8 +3,7 @@
 
 use super::behind::KEEP;
 use super::fs::{DataFile, Fs, RealFs};
-use super::tests::{Faults, FaultyFs};
-use super::{FileSink, FileSinkConfig};
+use super::tests::{start, Faults};
 use crate::clock::Day;
 use crate::event::Event;
 use crate::sinks::backend::Backend;
@@ -12,7 +11,6 @@ use std::fs::{self, File};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A directory beside the test binary: on the build's disk, not a tmpfs `/tmp`, whose
 /// pages are the file and cannot be dropped.
@@ -83,16 +81,9 @@ fn the_writer_releases_all_but_each_files_tail() {
     let dir = scratch("writer");
     let backend =
         Arc::new(Backend::new("file", 16384, &dir.join("spool"), vec!["f".into()]).unwrap());
-    let cfg = FileSinkConfig {
-        data_dir: dir.join("data"),
-        flush_interval: Duration::from_millis(10),
-        fsync_interval: None,
-        retry_interval: Duration::from_millis(20),
-        file_suffix: String::new(),
-    };
     let faults = Arc::new(Faults::default());
     faults.heal();
-    let mut sink = FileSink::start_with(backend.clone(), cfg, FaultyFs(faults.clone())).unwrap();
+    let mut sink = start(&backend, &dir, &faults);
     // 4 KiB lines, 5 x KEEP of them.
     let events = 5 * KEEP / 4096;
     for n in 0..events {

@@ -44,9 +44,9 @@ impl Faults {
     }
 }
 
-pub(super) struct FaultyFs(pub(super) Arc<Faults>);
+struct FaultyFs(Arc<Faults>);
 
-pub(super) struct FaultyFile(fs::File, Arc<Faults>);
+struct FaultyFile(fs::File, Arc<Faults>);
 
 impl Fs for FaultyFs {
     type File = FaultyFile;
@@ -127,6 +127,18 @@ fn rig_seeded(name: &str, seed: impl FnOnce(&Path), prepare: impl FnOnce(&Faults
     let flavors = vec!["f".into(), "g".into()];
     let backend = Arc::new(Backend::new("file", 1024, &dir.join("spool"), flavors).unwrap());
     prepare(&faults, &dir);
+    let sink = start(&backend, &dir, &faults);
+    Rig {
+        dir,
+        faults,
+        backend,
+        sink,
+    }
+}
+
+/// A sink writing under `dir/data` through `faults`' filesystem, flushing every 10 ms and
+/// retrying a failed disk every 20 ms.
+pub(super) fn start(backend: &Arc<Backend>, dir: &Path, faults: &Arc<Faults>) -> FileSink {
     let cfg = FileSinkConfig {
         data_dir: dir.join("data"),
         flush_interval: Duration::from_millis(10),
@@ -134,13 +146,7 @@ fn rig_seeded(name: &str, seed: impl FnOnce(&Path), prepare: impl FnOnce(&Faults
         retry_interval: Duration::from_millis(20),
         file_suffix: String::new(),
     };
-    let sink = FileSink::start_with(backend.clone(), cfg, FaultyFs(faults.clone())).unwrap();
-    Rig {
-        dir,
-        faults,
-        backend,
-        sink,
-    }
+    FileSink::start_with(backend.clone(), cfg, FaultyFs(faults.clone())).unwrap()
 }
 
 /// Event `n`: a 32-byte line.

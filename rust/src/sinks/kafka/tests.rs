@@ -222,7 +222,7 @@ fn live_messages_carry_topic_key_and_timestamp_and_count_once_settled() {
 fn events_queued_within_the_gather_window_come_out_as_one_batch() {
     let r = rig("gather");
     // The idle wait ends by the event below, not by time; the gather window is the
-    // default (20 ms).
+    // default.
     r.sink.configure(KafkaConfig {
         idle_wait: Duration::from_secs(60),
         ..r.sink.config()
