@@ -1,5 +1,7 @@
 """The local Kafka broker of the file + Kafka row (scripts/kafka): it stands in for a remote
-cluster, so all its threads are pinned to wrk's CPU and never take the server's core."""
+cluster, so all its threads are pinned to wrk's CPU and never take the server's core, and
+run at idle priority (SCHED_IDLE) so that they take only the time wrk leaves, as a remote
+cluster would take none of it (docs/performance.md, "The broker's priority")."""
 
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ def start_kafka(tmp: Path, cpu: str | None) -> tuple[str | None, str]:
 
 
 def pin_broker(run_dir: Path, cpu: str | None) -> str:
-    """Pins every thread of the running broker to `cpu`; returns a note for the report."""
+    """Pins every thread of the running broker to `cpu` at idle priority; returns a note for
+    the report. Threads the JVM starts later inherit both."""
     if cpu is None:
         return "Kafka broker (JVM) unpinned on this machine."
     try:
@@ -43,7 +46,11 @@ def pin_broker(run_dir: Path, cpu: str | None) -> str:
     out = subprocess.run(["taskset", "-a", "-p", "-c", cpu, pid], capture_output=True, text=True)
     if out.returncode != 0:
         return f"Kafka broker unpinned (taskset: {out.stderr.strip()})."
-    return f"Kafka broker (JVM, all threads) pinned to CPU {cpu} with wrk."
+    note = f"Kafka broker (JVM, all threads) pinned to CPU {cpu} with wrk"
+    out = subprocess.run(["chrt", "-i", "-a", "-p", "0", pid], capture_output=True, text=True)
+    if out.returncode != 0:
+        return f"{note}, at normal priority (chrt: {out.stderr.strip()})."
+    return f"{note}, at idle priority (SCHED_IDLE: it runs when wrk waits)."
 
 
 def stop_kafka(tmp: Path) -> None:
