@@ -1,5 +1,5 @@
-"""python/beacon/memory.py: glibc gives beacon's threads two arenas, and what it keeps of a
-burst goes back to the OS."""
+"""python/beacon/memory.py: glibc gives beacon's threads two arenas and no fastbins, and what it
+keeps of a burst goes back to the OS."""
 
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def test_a_trim_gives_freed_heap_pages_back() -> None:
 
 # Eight threads each hold a glibc block at the same moment (ctypes' malloc: Python's own
 # allocator would not ask glibc); then glibc's `malloc_stats` lists one "Arena N:" per arena
-# on stderr. Prints what `limit_arenas` returned.
+# on stderr. Prints what `tune_malloc` said of the arenas.
 ARENAS_SCRIPT = """
 import ctypes, sys, threading
-from beacon.memory import limit_arenas
+from beacon.memory import tune_malloc
 
-limited = limit_arenas() if sys.argv[1] == "limit" else None
+limited = tune_malloc()["arenas"] if sys.argv[1] == "limit" else None
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
@@ -69,7 +69,7 @@ print(limited, flush=True)
 
 
 def arenas(mode: str, env: dict[str, str]) -> tuple[str, int]:
-    """(what limit_arenas returned, glibc's arena count) in a fresh process."""
+    """(what tune_malloc said of the arenas, glibc's arena count) in a fresh process."""
     out = subprocess.run(
         [sys.executable, "-c", ARENAS_SCRIPT, mode],
         capture_output=True,
@@ -91,3 +91,55 @@ def test_threads_share_two_arenas() -> None:
 def test_an_operators_malloc_arena_max_wins() -> None:
     env = {**os.environ, "MALLOC_ARENA_MAX": "4"}
     assert arenas("limit", env) == ("False", 4)
+
+
+# 200 blocks of 64 bytes from glibc (ctypes' malloc), all freed: glibc's per-thread cache
+# keeps 7, and the rest go to a fastbin, unless fastbins are off. Prints what `tune_malloc`
+# said of the fastbins and `mallinfo2().smblks`, the count of free blocks in fastbins.
+FASTBINS_SCRIPT = """
+import ctypes, sys
+from beacon.memory import tune_malloc
+
+off = tune_malloc()["no_fastbins"] if sys.argv[1] == "tune" else None
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd",
+        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = MallInfo2
+blocks = [libc.malloc(64) for _ in range(200)]
+for block in blocks:
+    libc.free(block)
+print(off, libc.mallinfo2().smblks)
+"""
+
+
+def fastbin_blocks(mode: str, env: dict[str, str]) -> tuple[str, int]:
+    """(what tune_malloc said of the fastbins, free blocks in fastbins) in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", FASTBINS_SCRIPT, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.split()
+    return out[0], int(out[1])
+
+
+def test_freed_small_blocks_skip_the_fastbins() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    assert fastbin_blocks("tune", env) == ("True", 0)
+    # Untuned, glibc keeps most of them in a fastbin: the test can fail.
+    _, kept = fastbin_blocks("none", env)
+    assert kept > 100, kept
+
+
+def test_an_operators_mxfast_tunable_wins() -> None:
+    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mxfast=128"}
+    off, kept = fastbin_blocks("tune", env)
+    assert off == "False"
+    assert kept > 100, kept

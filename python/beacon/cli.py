@@ -12,7 +12,7 @@ from beacon import __version__, logs
 from beacon.config import Config, ConfigError, load_config
 from beacon.config.source import ConfigSource
 from beacon.datalock import DataDirError
-from beacon.memory import limit_arenas
+from beacon.memory import tune_malloc
 
 EXIT_USAGE = 2
 
@@ -120,7 +120,7 @@ def _source(args: argparse.Namespace) -> ConfigSource:
 
 
 def main(argv: list[str] | None = None) -> None:
-    limit_arenas()  # before any thread (librdkafka's, the server's) allocates
+    tune_malloc()  # before any thread (librdkafka's, the server's) allocates
     args = _parser().parse_args(argv)
     if args.command == "backfill":
         _backfill(args)
