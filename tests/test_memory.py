@@ -68,15 +68,16 @@ print(limited, flush=True)
 """
 
 
+def fresh(script: str, mode: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`script` run with `mode` in a fresh Python process: glibc's settings are per process."""
+    return subprocess.run(
+        [sys.executable, "-c", script, mode], capture_output=True, text=True, check=True, env=env
+    )
+
+
 def arenas(mode: str, env: dict[str, str]) -> tuple[str, int]:
     """(what tune_malloc said of the arenas, glibc's arena count) in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-c", ARENAS_SCRIPT, mode],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
+    out = fresh(ARENAS_SCRIPT, mode, env)
     return out.stdout.strip(), out.stderr.count("Arena ")
 
 
@@ -120,14 +121,8 @@ print(off, libc.mallinfo2().smblks)
 
 def fastbin_blocks(mode: str, env: dict[str, str]) -> tuple[str, int]:
     """(what tune_malloc said of the fastbins, free blocks in fastbins) in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-c", FASTBINS_SCRIPT, mode],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.split()
-    return out[0], int(out[1])
+    off, kept = fresh(FASTBINS_SCRIPT, mode, env).stdout.split()
+    return off, int(kept)
 
 
 def test_freed_small_blocks_skip_the_fastbins() -> None:

@@ -62,21 +62,21 @@ def tune_malloc() -> dict[str, bool]:
 def limit_arenas() -> bool:
     """Sets glibc's arena limit to ARENAS; an operator's `MALLOC_ARENA_MAX` wins. True if the
     limit was set."""
-    libc = _glibc()
-    if libc is None or "MALLOC_ARENA_MAX" in os.environ or not hasattr(libc, "mallopt"):
-        return False
-    return bool(libc.mallopt(M_ARENA_MAX, ARENAS))
+    return "MALLOC_ARENA_MAX" not in os.environ and _mallopt(M_ARENA_MAX, ARENAS)
 
 
 def no_fastbins() -> bool:
     """Turns glibc's fastbins off; an operator's `glibc.malloc.mxfast` tunable wins. True if
     they were turned off."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    return "glibc.malloc.mxfast" not in tunables and _mallopt(M_MXFAST, 0)
+
+
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's `mallopt`; False where the C library is not glibc or refuses the value."""
     libc = _glibc()
-    if libc is None or "glibc.malloc.mxfast" in os.environ.get("GLIBC_TUNABLES", ""):
-        return False
-    if not hasattr(libc, "mallopt"):
-        return False
-    return bool(libc.mallopt(M_MXFAST, 0))
+    mallopt = getattr(libc, "mallopt", None)
+    return mallopt is not None and bool(mallopt(param, value))
 
 
 def malloc_trim() -> Callable[[], object] | None:
