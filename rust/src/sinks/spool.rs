@@ -24,8 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Rotate the segment being written past this size, so a replay reads a bounded amount.
-const SEGMENT_BYTES: u64 = 8 << 20;
+/// Rotate the segment being written past this size, so a replay reads a bounded amount: a
+/// replay reads a segment whole and holds its parsed records. 2 MiB against 8: the peak RSS of
+/// a file + Kafka server through a 3 s broker stall under load 73-87 MB against 86-104, and
+/// each rotation's `sync_data` blocks ~1.2 ms against ~4 (docs/performance.md, "Memory").
+const SEGMENT_BYTES: u64 = 2 << 20;
 /// The spool's write buffer (README "Reliability": what a SIGKILL can lose of it).
 const WRITE_BUFFER_BYTES: usize = 64 << 10;
 /// `min_ts` of a segment with no readable record.
@@ -491,6 +494,28 @@ mod tests {
         let s = Spool::open(&dir).unwrap();
         assert_eq!(s.gauges().bytes(), on_disk());
         assert!(on_disk() > 0);
+    }
+
+    #[test]
+    fn a_replay_takes_one_bounded_segment() {
+        let dir = tmpdir("bounded");
+        let mut s = Spool::open(&dir).unwrap();
+        let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(1000));
+        let n = (5 * SEGMENT_BYTES / line.len() as u64) / 2; // ~2.5 segments' worth
+        for i in 0..n as i64 {
+            s.append("site.a", i, Day(20261124), None, line.as_bytes())
+                .unwrap();
+        }
+        let files = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(files, 3, "rotated past SEGMENT_BYTES");
+        let mut taken = 0;
+        while let Some(seg) = s.take_oldest().unwrap() {
+            assert!(seg.bytes <= SEGMENT_BYTES + line.len() as u64 + 64);
+            assert_eq!(seg.records[0].ts_ms, taken as i64, "oldest first");
+            taken += seg.records.len();
+            s.remove(seg).unwrap();
+        }
+        assert_eq!(taken as u64, n);
     }
 
     #[test]
