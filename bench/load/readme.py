@@ -95,20 +95,45 @@ def fixed_rate_line(res: dict[str, Any]) -> str:
     )
 
 
+def max_steal(res: dict[str, Any]) -> tuple[float, str] | None:
+    """The largest share of the server's CPU the hypervisor took in one throughput round,
+    and that round's shape, or None if the run did not record it."""
+    found = [
+        (r["steal_pct"], res["shapes"][shape]["label"])
+        for shape, rows in res.get("rounds", {}).items()
+        for rounds in rows.values()
+        for r in rounds
+        if r.get("steal_pct") is not None
+    ]
+    return max(found) if found else None
+
+
+def noise_note(res: dict[str, Any]) -> str:
+    """What the host did to the run: its load average and, past 5%, the worst steal."""
+    h = res["host"]
+    load = h.get("loadavg_1min", {})
+    steal = max_steal(res)
+    stolen = steal is not None and steal[0] > 5.0
+    noisy = (load and load["max"] > h["cores"] + 0.5) or stolen
+    text = f" 1-min load average up to {load['max']:.1f}" if load else ""
+    if stolen and steal is not None:
+        text += (
+            f"; the hypervisor took up to {steal[0]:.1f}% of the server's CPU in a {steal[1]} round"
+        )
+    if noisy:
+        return (
+            text
+            + ": a shared, busy machine, so these figures are noisy (see the rounds in the JSON)."
+        )
+    return text + "."
+
+
 def section(res: dict[str, Any], path: Path) -> str:
     h, st = res["host"], res["settings"]
-    load = h.get("loadavg_1min", {})
-    noisy = load and load["max"] > h["cores"] + 0.5
     lines = [
         BEGIN,
         f"Latest full run: **{res['date'][:10]}** on {h['summary']}; beacon {h['beacon_git']};"
-        f" `{path.relative_to(REPO)}` (and `.txt`, the printed tables)."
-        + (f" 1-min load average up to {load['max']:.1f}" if load else "")
-        + (
-            ": a shared, busy machine, so these figures are noisy (see the rounds in the JSON)."
-            if noisy
-            else "."
-        ),
+        f" `{path.relative_to(REPO)}` (and `.txt`, the printed tables)." + noise_note(res),
         "",
         f"Medians of {st['rounds']} alternating rounds, {st['duration_s']} s measured for the"
         f" bare GET and {st['shape_duration_s']} s for the other shapes; server on CPU "

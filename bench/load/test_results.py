@@ -99,3 +99,18 @@ def test_fixed_rate_rounds_give_medians_and_keep_each_rounds_p99() -> None:
     assert got["p99_rounds_us"] == [300.0, 5000.0, 350.0]
     assert (got["rounds"], got["errors"]) == (3, 1)
     assert summarize_fixed([{"unavailable": "no nginx"}]) == {"unavailable": "no nginx"}
+
+
+def test_the_readme_line_says_when_the_hypervisor_took_the_cpu() -> None:
+    def run(steals: list[float]) -> dict[str, Any]:
+        rounds = [{"steal_pct": p} for p in steals]
+        return {
+            "host": {"cores": 2, "loadavg_1min": {"max": 1.2}},
+            "shapes": {"bare": {"label": "bare GET"}},
+            "rounds": {"bare": {"nginx": rounds}},
+        }
+
+    assert readme.noise_note(run([0.1, 2.0])) == " 1-min load average up to 1.2."
+    note = readme.noise_note(run([0.1, 36.7, 4.0]))
+    assert "the hypervisor took up to 36.7% of the server's CPU in a bare GET round" in note
+    assert note.endswith("so these figures are noisy (see the rounds in the JSON).")
