@@ -95,6 +95,10 @@ def fixed_rate_line(res: dict[str, Any]) -> str:
     )
 
 
+#: A round that lost more of the server's CPU than this to the hypervisor makes the run noisy.
+NOISY_STEAL_PCT = 5.0
+
+
 def max_steal(res: dict[str, Any]) -> tuple[float, str] | None:
     """The largest share of the server's CPU the hypervisor took in one throughput round,
     and that round's shape, or None if the run did not record it."""
@@ -109,17 +113,17 @@ def max_steal(res: dict[str, Any]) -> tuple[float, str] | None:
 
 
 def noise_note(res: dict[str, Any]) -> str:
-    """What the host did to the run: its load average and, past 5%, the worst steal."""
+    """What the host did to the run: its load average and, past NOISY_STEAL_PCT, the worst
+    steal."""
     h = res["host"]
     load = h.get("loadavg_1min", {})
-    steal = max_steal(res)
-    stolen = steal is not None and steal[0] > 5.0
-    noisy = (load and load["max"] > h["cores"] + 0.5) or stolen
     text = f" 1-min load average up to {load['max']:.1f}" if load else ""
-    if stolen and steal is not None:
-        text += (
-            f"; the hypervisor took up to {steal[0]:.1f}% of the server's CPU in a {steal[1]} round"
-        )
+    noisy = bool(load) and load["max"] > h["cores"] + 0.5
+    steal = max_steal(res)
+    if steal is not None and steal[0] > NOISY_STEAL_PCT:
+        pct, shape = steal
+        text += f"; the hypervisor took up to {pct:.1f}% of the server's CPU in a {shape} round"
+        noisy = True
     if noisy:
         return (
             text
