@@ -79,13 +79,18 @@ test-deb: deb
 # fixed-rate and idle runs (bench/load/run.py). BENCH_QUICK=1 for a short run;
 # BENCH_ARGS="--help" for every knob. bench-readme: the latest full run's tables into README.md.
 # bench-load-test: the harness's own fast checks (what wrk sends, each server's answers).
-.PHONY: bench-readme bench-load-test
+.PHONY: bench-readme bench-load-test bench-stall
 bench-load: build-prod
 	scripts/bench-deps
 	$(PY) -m bench.load.run $(BENCH_ARGS)
 
 bench-readme: $(STAMP)
 	$(PY) -m bench.load.readme
+
+# bench-stall: a 3 s broker stall under load, the server's peak RSS (bench/load/stall.py).
+bench-stall: build-prod
+	scripts/bench-deps
+	$(PY) -m bench.load.stall $(BENCH_ARGS)
 
 bench-load-test: build-prod
 	scripts/bench-deps
