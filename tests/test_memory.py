@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from beacon.memory import malloc_trim
 
 # Holes in glibc's heap: 100 KB blocks (under its mmap threshold), every other one freed,
@@ -94,14 +96,14 @@ def test_an_operators_malloc_arena_max_wins() -> None:
     assert arenas("limit", env) == ("False", 4)
 
 
-# 200 blocks of 64 bytes from glibc (ctypes' malloc), all freed: glibc's per-thread cache
-# keeps 7, and the rest go to a fastbin, unless fastbins are off. Prints what `tune_malloc`
-# said of the fastbins and `mallinfo2().smblks`, the count of free blocks in fastbins.
-FASTBINS_SCRIPT = """
+# What the glibc scripts below share: ctypes' view of glibc's malloc, free, memset and
+# mallinfo2, and `said`, what `tune_malloc` said of one of its settings when the script's
+# argument is "tune" (None otherwise).
+GLIBC = """
 import ctypes, sys
 from beacon.memory import tune_malloc
 
-off = tune_malloc()["no_fastbins"] if sys.argv[1] == "tune" else None
+said = tune_malloc()[KEY] if sys.argv[1] == "tune" else None
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -111,12 +113,28 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
 libc.mallinfo2.restype = MallInfo2
+"""
+
+
+def glibc_script(key: str, body: str) -> str:
+    """A script of GLIBC's set-up, saying what `tune_malloc` said of `key`, then `body`."""
+    return GLIBC.replace("KEY", repr(key)) + body
+
+
+# 200 blocks of 64 bytes from glibc (ctypes' malloc), all freed: glibc's per-thread cache
+# keeps 7, and the rest go to a fastbin, unless fastbins are off. Prints what `tune_malloc`
+# said of the fastbins and `mallinfo2().smblks`, the count of free blocks in fastbins.
+FASTBINS_SCRIPT = glibc_script(
+    "no_fastbins",
+    """
 blocks = [libc.malloc(64) for _ in range(200)]
 for block in blocks:
     libc.free(block)
-print(off, libc.mallinfo2().smblks)
-"""
+print(said, libc.mallinfo2().smblks)
+""",
+)
 
 
 def fastbin_blocks(mode: str, env: dict[str, str]) -> tuple[str, int]:
@@ -145,30 +163,18 @@ def test_an_operators_mxfast_tunable_wins() -> None:
 # and how much more glibc's main heap holds from the system after the free than before the
 # batch (`mallinfo2().arena`, bytes): kept for the next batch, or given back at once to be
 # faulted in again.
-THRESHOLDS_SCRIPT = """
-import ctypes, sys
-from beacon.memory import tune_malloc
-
-tuned = tune_malloc()["thresholds"] if sys.argv[1] == "tune" else None
-
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd",
-        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
-libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
-libc.mallinfo2.restype = MallInfo2
+THRESHOLDS_SCRIPT = glibc_script(
+    "thresholds",
+    """
 before = libc.mallinfo2().arena
 blocks = [libc.malloc(100_000) for _ in range(40)]
 for block in blocks:
     libc.memset(block, 1, 100_000)
 for block in blocks:
     libc.free(block)
-print(tuned, libc.mallinfo2().arena - before)
-"""
+print(said, libc.mallinfo2().arena - before)
+""",
+)
 
 
 def heap_after_batch(mode: str, env: dict[str, str]) -> tuple[str, int]:
@@ -186,8 +192,17 @@ def test_a_freed_batch_stays_for_the_next() -> None:
     assert untuned < 500_000, untuned
 
 
-def test_an_operators_threshold_tunable_wins() -> None:
-    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}
-    tuned, kept = heap_after_batch("tune", env)
+@pytest.mark.parametrize(
+    "setting",
+    [
+        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072"),
+        ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072"),
+        ("MALLOC_TRIM_THRESHOLD_", "131072"),
+    ],
+)
+def test_an_operators_threshold_wins(setting: tuple[str, str]) -> None:
+    name, value = setting
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and "THRESHOLD" not in k}
+    tuned, kept = heap_after_batch("tune", {**env, name: value})
     assert tuned == "False"
     assert kept < 500_000, kept
