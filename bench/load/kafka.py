@@ -12,6 +12,16 @@ from pathlib import Path
 from bench.load.servers import REPO
 
 
+def broker_dir(tmp: Path) -> Path:
+    """Where a run's broker lives (`scripts/kafka --dir`): its data, logs and pid file."""
+    return tmp / "kafka"
+
+
+def broker_pid(run_dir: Path) -> str:
+    """The broker's JVM pid, from the pid file `scripts/kafka start` writes; OSError if none."""
+    return (run_dir / "kafka.pid").read_text().strip()
+
+
 def start_kafka(tmp: Path, cpu: str | None) -> tuple[str | None, str]:
     """Starts the broker; (bootstrap or None, a note for the report)."""
     probe = subprocess.run(
@@ -22,7 +32,7 @@ def start_kafka(tmp: Path, cpu: str | None) -> tuple[str | None, str]:
         return None, f"beacon.backends.kafka cannot be imported here ({err})"
     print("bench-load: starting the Kafka broker (scripts/kafka) ...", flush=True)
     out = subprocess.run(
-        [str(REPO / "scripts" / "kafka"), "start", "--dir", str(tmp / "kafka")],
+        [str(REPO / "scripts" / "kafka"), "start", "--dir", str(broker_dir(tmp))],
         capture_output=True,
         text=True,
         timeout=600,
@@ -30,7 +40,7 @@ def start_kafka(tmp: Path, cpu: str | None) -> tuple[str | None, str]:
     )
     for line in out.stdout.splitlines():
         if line.startswith("bootstrap="):
-            return line.removeprefix("bootstrap="), pin_broker(tmp / "kafka", cpu)
+            return line.removeprefix("bootstrap="), pin_broker(broker_dir(tmp), cpu)
     return None, f"scripts/kafka start failed: {(out.stdout + out.stderr).strip()[-500:]}"
 
 
@@ -40,7 +50,7 @@ def pin_broker(run_dir: Path, cpu: str | None) -> str:
     if cpu is None:
         return "Kafka broker (JVM) unpinned on this machine."
     try:
-        pid = (run_dir / "kafka.pid").read_text().strip()
+        pid = broker_pid(run_dir)
     except OSError as e:
         return f"Kafka broker unpinned (no pid file: {e})."
     out = subprocess.run(["taskset", "-a", "-p", "-c", cpu, pid], capture_output=True, text=True)
@@ -55,7 +65,7 @@ def pin_broker(run_dir: Path, cpu: str | None) -> str:
 
 def stop_kafka(tmp: Path) -> None:
     subprocess.run(
-        [str(REPO / "scripts" / "kafka"), "stop", "--dir", str(tmp / "kafka")],
+        [str(REPO / "scripts" / "kafka"), "stop", "--dir", str(broker_dir(tmp))],
         capture_output=True,
         timeout=180,
         check=False,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load.host import LoadSampler, host_facts
-from bench.load.kafka import start_kafka, stop_kafka
+from bench.load.kafka import broker_dir, start_kafka, stop_kafka
 from bench.load.procs import Reaper
 from bench.load.report import fmt_us, report
 from bench.load.results import new_stem, save
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     finally:
         reaper.kill_all()
-        if (tmp / "kafka").exists():
+        if broker_dir(tmp).exists():
             stop_kafka(tmp)
         if not s.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.load.clients import wrk
-from bench.load.kafka import start_kafka, stop_kafka
+from bench.load.kafka import broker_dir, broker_pid, start_kafka, stop_kafka
 from bench.load.procs import Reaper, RssSampler, tree_rss_kb
 from bench.load.servers import Beacon
 from bench.load.shapes import SHAPES
@@ -28,7 +28,7 @@ from bench.load.shapes import SHAPES
 
 def broker_signal(tmp: Path, sig: int) -> None:
     """Sends `sig` to the broker's JVM (SIGSTOP stops all its threads at once)."""
-    os.kill(int((tmp / "kafka" / "kafka.pid").read_text().strip()), sig)
+    os.kill(int(broker_pid(broker_dir(tmp))), sig)
 
 
 def stall_later(tmp: Path, at_s: float, for_s: float) -> threading.Thread:
