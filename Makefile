@@ -79,7 +79,7 @@ test-deb: deb
 # fixed-rate and idle runs (bench/load/run.py). BENCH_QUICK=1 for a short run;
 # BENCH_ARGS="--help" for every knob. bench-readme: the latest full run's tables into README.md.
 # bench-load-test: the harness's own fast checks (what wrk sends, each server's answers).
-.PHONY: bench-readme bench-load-test bench-stall
+.PHONY: bench-readme bench-load-test bench-stall bench-profile
 bench-load: build-prod
 	scripts/bench-deps
 	$(PY) -m bench.load.run $(BENCH_ARGS)
@@ -91,6 +91,12 @@ bench-readme: $(STAMP)
 bench-stall: build-prod
 	scripts/bench-deps
 	$(PY) -m bench.load.stall $(BENCH_ARGS)
+
+# bench-profile: each shape's CPU per request by library and thread, beacon and nginx
+# (bench/load/profile.py; needs perf, from Debian's linux-perf).
+bench-profile: build-prod
+	scripts/bench-deps
+	$(PY) -m bench.load.profile $(BENCH_ARGS)
 
 bench-load-test: build-prod
 	scripts/bench-deps
