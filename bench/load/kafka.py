@@ -5,10 +5,15 @@ cluster would take none of it (docs/performance.md, "The broker's priority")."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.load.procs import Reaper
 from bench.load.servers import REPO
 
 
@@ -70,3 +75,31 @@ def stop_kafka(tmp: Path) -> None:
         timeout=180,
         check=False,
     )
+
+
+@dataclass
+class WithBroker:
+    """What a one-off measurement beside a broker runs in (`with_broker`)."""
+
+    tmp: Path
+    reaper: Reaper
+    bootstrap: str
+    note: str
+
+
+@contextlib.contextmanager
+def with_broker(tool: str) -> Iterator[WithBroker]:
+    """A temp dir, a broker pinned as in the load benchmark and a reaper, for a one-off
+    measurement (bench-stall, bench-profile); at the end, the servers the reaper started are
+    killed, then the broker is stopped. Exits with `tool`'s name if the broker cannot start."""
+    reaper = Reaper()
+    with tempfile.TemporaryDirectory(prefix=f"beacon-{tool}-") as d:
+        tmp = Path(d)
+        try:
+            bootstrap, note = start_kafka(tmp, "1")
+            if bootstrap is None:
+                raise SystemExit(f"{tool}: {note}")
+            yield WithBroker(tmp, reaper, bootstrap, note)
+        finally:
+            reaper.kill_all()
+            stop_kafka(tmp)

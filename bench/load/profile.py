@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from pathlib import Path
 
 from bench.load.clients import wrk
 from bench.load.host import cpu_times, host_facts, steal_pct
-from bench.load.kafka import start_kafka, stop_kafka
-from bench.load.procs import Reaper, children, thread_cpu_s
+from bench.load.kafka import WithBroker, with_broker
+from bench.load.procs import children, thread_cpu_s
 from bench.load.results import RESULTS, new_stem
 from bench.load.servers import REPO, Beacon, Nginx, Server
 from bench.load.shapes import SHAPES, Shape, pick
@@ -89,6 +88,12 @@ def split_dsos(report: str) -> dict[str, float]:
     return out
 
 
+def dso_report(data: Path) -> str:
+    """`perf report --sort dso` of a `perf record` file, as text."""
+    argv = ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
 def process_tree(pid: int) -> list[int]:
     """pid and its descendants (nginx's master and worker)."""
     tree, stack = [], [pid]
@@ -129,15 +134,9 @@ def profile_one(srv: Server, shape: Shape, warmup_s: int, seconds: int, work: Pa
         perf.wait(60)
     finally:
         srv.stop()
-    report = subprocess.run(
-        ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
     n = max(1, int(r["requests"]))
     threads = {g: (after[g] - before.get(g, 0.0)) * 1e6 / n for g in after}
-    return Profile(r["rps"], threads, split_dsos(report), steal)
+    return Profile(r["rps"], threads, split_dsos(dso_report(data)), steal)
 
 
 def row(label: str, p: Profile, cols: list[str]) -> str:
@@ -164,38 +163,35 @@ def main() -> None:
     ap.add_argument("--broker-warmup", type=int, default=20, help="first Kafka run, extra")
     ap.add_argument("--shapes", default="", help=f"comma-separated, of {', '.join(SHAPES)}")
     a = ap.parse_args()
-    reaper = Reaper()
-    with tempfile.TemporaryDirectory(prefix="beacon-profile-") as d:
-        tmp = Path(d)
-        try:
-            bootstrap, note = start_kafka(tmp, "1")
-            if bootstrap is None:
-                raise SystemExit(f"bench-profile: {note}")
-            facts = host_facts()
-            out = [
-                f"bench-profile {dt.datetime.now():%Y-%m-%d %H:%M}, beacon {facts['beacon_git']}",
-                f"host: {facts['summary']}",
-                f"server on CPU 0, wrk -t1 -c64 on CPU 1, {a.seconds} s a row. {note}",
-            ]
-            print("\n".join(out), flush=True)
-            broker_cold = True
-            for shape in pick(a.shapes):
-                results: dict[str, Profile] = {}
-                for srv in (Beacon(reaper), Beacon(reaper, bootstrap=bootstrap), Nginx(reaper)):
-                    warmup = a.warmup
-                    if srv.name == "beacon-kafka" and broker_cold:  # the broker's JIT too
-                        warmup, broker_cold = warmup + a.broker_warmup, False
-                    work = tmp / f"{shape.name}-{srv.name}"
-                    results[srv.label] = profile_one(srv, shape, warmup, a.seconds, work)
-                out.append("\n" + table(shape, results))
-                print(out[-1], flush=True)
-            PROFILES.mkdir(parents=True, exist_ok=True)
-            saved = PROFILES / f"{new_stem(False, where=PROFILES)}.txt"
-            saved.write_text("\n".join(out) + "\n")
-            print(f"\nbench-profile: written {saved.relative_to(REPO)}")
-        finally:
-            reaper.kill_all()
-            stop_kafka(tmp)
+    with with_broker("bench-profile") as w:
+        saved = profile_all(w, a)
+    print(f"\nbench-profile: written {saved.relative_to(REPO)}")
+
+
+def profile_all(w: WithBroker, a: argparse.Namespace) -> Path:
+    """Every shape, each server in turn; prints each shape's table, returns the file kept."""
+    facts = host_facts()
+    out = [
+        f"bench-profile {dt.datetime.now():%Y-%m-%d %H:%M}, beacon {facts['beacon_git']}",
+        f"host: {facts['summary']}",
+        f"server on CPU 0, wrk -t1 -c64 on CPU 1, {a.seconds} s a row. {w.note}",
+    ]
+    print("\n".join(out), flush=True)
+    broker_cold = True
+    for shape in pick(a.shapes):
+        results: dict[str, Profile] = {}
+        for srv in (Beacon(w.reaper), Beacon(w.reaper, bootstrap=w.bootstrap), Nginx(w.reaper)):
+            warmup = a.warmup
+            if srv.name == "beacon-kafka" and broker_cold:  # the broker's JIT too
+                warmup, broker_cold = warmup + a.broker_warmup, False
+            work = w.tmp / f"{shape.name}-{srv.name}"
+            results[srv.label] = profile_one(srv, shape, warmup, a.seconds, work)
+        out.append("\n" + table(shape, results))
+        print(out[-1], flush=True)
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    saved = PROFILES / f"{new_stem(False, where=PROFILES)}.txt"
+    saved.write_text("\n".join(out) + "\n")
+    return saved
 
 
 if __name__ == "__main__":

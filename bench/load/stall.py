@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from bench.load.clients import wrk
-from bench.load.kafka import broker_dir, broker_pid, start_kafka, stop_kafka
-from bench.load.procs import Reaper, RssSampler, tree_rss_kb
+from bench.load.kafka import WithBroker, broker_dir, broker_pid, with_broker
+from bench.load.procs import RssSampler, tree_rss_kb
 from bench.load.servers import Beacon
 from bench.load.shapes import SHAPES
 
@@ -43,38 +42,34 @@ def stall_later(tmp: Path, at_s: float, for_s: float) -> threading.Thread:
     return threading.Thread(target=run, daemon=True)
 
 
+def measure(w: WithBroker, a: argparse.Namespace) -> None:
+    """One server under wrk with the broker stalled once; prints what it did."""
+    srv = Beacon(w.reaper, bootstrap=w.bootstrap)
+    srv.start(w.tmp / "beacon", "0")
+    stall = stall_later(w.tmp, a.stall_at, a.stall)
+    with RssSampler(srv.pid) as rss:
+        stall.start()
+        r = wrk(srv.port, SHAPES["bare"], a.seconds, connections=64, threads=1, cpu="1")
+        stall.join()
+    end_kb = tree_rss_kb(srv.pid)
+    kafka = ((srv.admin_stats() or {}).get("backends") or {}).get("kafka") or {}
+    srv.stop()
+    print(
+        f"bench-stall: {r['rps']:,.0f} req/s; broker stopped {a.stall:g} s at "
+        f"{a.stall_at:g} s; RSS peak {rss.max_kb / 1024:.1f} MB, at the end "
+        f"{end_kb / 1024:.1f} MB; Kafka spooled {kafka.get('spooled')}, replayed "
+        f"{kafka.get('replayed')}, still in the spool {kafka.get('spool_pending')}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=int, default=40)
     ap.add_argument("--stall-at", type=float, default=6.0)
     ap.add_argument("--stall", type=float, default=3.0)
     a = ap.parse_args()
-    reaper = Reaper()
-    with tempfile.TemporaryDirectory(prefix="beacon-stall-") as d:
-        tmp = Path(d)
-        try:
-            bootstrap, note = start_kafka(tmp, "1")
-            if bootstrap is None:
-                raise SystemExit(f"bench-stall: {note}")
-            srv = Beacon(reaper, bootstrap=bootstrap)
-            srv.start(tmp / "beacon", "0")
-            stall = stall_later(tmp, a.stall_at, a.stall)
-            with RssSampler(srv.pid) as rss:
-                stall.start()
-                r = wrk(srv.port, SHAPES["bare"], a.seconds, connections=64, threads=1, cpu="1")
-                stall.join()
-            end_kb = tree_rss_kb(srv.pid)
-            kafka = ((srv.admin_stats() or {}).get("backends") or {}).get("kafka") or {}
-            srv.stop()
-            print(
-                f"bench-stall: {r['rps']:,.0f} req/s; broker stopped {a.stall:g} s at "
-                f"{a.stall_at:g} s; RSS peak {rss.max_kb / 1024:.1f} MB, at the end "
-                f"{end_kb / 1024:.1f} MB; Kafka spooled {kafka.get('spooled')}, replayed "
-                f"{kafka.get('replayed')}, still in the spool {kafka.get('spool_pending')}"
-            )
-        finally:
-            reaper.kill_all()
-            stop_kafka(tmp)
+    with with_broker("bench-stall") as w:
+        measure(w, a)
 
 
 if __name__ == "__main__":

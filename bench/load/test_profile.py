@@ -10,7 +10,7 @@ from pathlib import Path
 import confluent_kafka.cimpl
 import httptools.parser.parser
 import uvloop.loop
-from bench.load.profile import GROUPS, OTHER, Profile, group_of, split_dsos, table
+from bench.load.profile import GROUPS, OTHER, Profile, dso_report, group_of, split_dsos, table
 from bench.load.shapes import SHAPES
 
 import beacon._beacon
@@ -36,14 +36,8 @@ def test_a_python_loop_profiles_as_cpython(tmp_path: Path) -> None:
     data = tmp_path / "perf.data"
     loop = [sys.executable, "-c", "sum(i * i for i in range(3_000_000))"]
     subprocess.run(["perf", "record", "-q", "-F", "999", "-o", str(data), *loop], check=True)
-    report = subprocess.run(
-        ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
-    split = split_dsos(report)
+    split = split_dsos(dso_report(data))
 
     assert split["CPython"] > 50, split
     assert 99 < sum(split.values()) < 101, split
