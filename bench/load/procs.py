@@ -33,14 +33,19 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def tree_rss_kb(pid: int) -> int:
-    """VmRSS of pid plus all its descendants, in KiB."""
-    total, stack = 0, [pid]
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (nginx's master and workers, say)."""
+    tree, stack = [], [pid]
     while stack:
         p = stack.pop()
-        total += rss_kb(p)
+        tree.append(p)
         stack.extend(children(p))
-    return total
+    return tree
+
+
+def tree_rss_kb(pid: int) -> int:
+    """VmRSS of pid plus all its descendants, in KiB."""
+    return sum(rss_kb(p) for p in process_tree(pid))
 
 
 def thread_cpu_s(pid: int) -> dict[str, float]:

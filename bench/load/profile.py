@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from pathlib import Path
 from bench.load.clients import wrk
 from bench.load.host import cpu_times, host_facts, steal_pct
 from bench.load.kafka import WithBroker, with_broker
-from bench.load.procs import children, thread_cpu_s
+from bench.load.procs import process_tree, thread_cpu_s
 from bench.load.results import RESULTS, new_stem
 from bench.load.servers import REPO, Beacon, Nginx, Server
 from bench.load.shapes import SHAPES, Shape, pick
@@ -94,16 +95,6 @@ def dso_report(data: Path) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
-def process_tree(pid: int) -> list[int]:
-    """pid and its descendants (nginx's master and worker)."""
-    tree, stack = [], [pid]
-    while stack:
-        p = stack.pop()
-        tree.append(p)
-        stack.extend(children(p))
-    return tree
-
-
 def tree_threads(pids: list[int]) -> dict[str, float]:
     """CPU seconds by thread group, summed over `pids`."""
     out: dict[str, float] = {}
@@ -130,7 +121,7 @@ def profile_one(srv: Server, shape: Shape, warmup_s: int, seconds: int, work: Pa
         before, cpu0 = tree_threads(pids), cpu_times("0")
         r = wrk(srv.port, shape, seconds, connections=64, threads=1, cpu="1")
         after, steal = tree_threads(pids), steal_pct(cpu0, cpu_times("0"))
-        perf.send_signal(2)  # SIGINT: perf writes its data and exits
+        perf.send_signal(signal.SIGINT)  # perf writes its data and exits
         perf.wait(60)
     finally:
         srv.stop()
