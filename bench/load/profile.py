@@ -81,9 +81,8 @@ def group_of(dso: str, groups: list[tuple[str, Callable[[str], bool]]]) -> str:
 def split_dsos(report: str) -> dict[str, float]:
     """`perf report --sort dso --stdio` text -> percent by group of GROUPS."""
     out: dict[str, float] = {}
-    for line in report.splitlines():
-        m = DSO_LINE.match(line)
-        if m and not line.lstrip().startswith("#"):
+    for m in map(DSO_LINE.match, report.splitlines()):
+        if m:  # a share line; perf's `#` header lines never start with a number
             g = group_of(m.group(2), GROUPS)
             out[g] = out.get(g, 0.0) + float(m.group(1))
     return out
