@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+from bench.load.servers import CONTROL
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -20,6 +21,7 @@ COLORS = {
     "python-ref": "#ff7f0e",
     "beacon-workers2": "#9467bd",
     "nginx-workers2": "#8c564b",
+    CONTROL: "#98df8a",
 }
 PINNED = ("beacon-file", "beacon-kafka", "nginx", "python-ref")
 MULTI = ("beacon-workers2", "nginx-workers2")
@@ -116,7 +118,7 @@ def fixed_panel(ax: Axes, results: dict[str, Any]) -> None:
         notes[s] = {
             r: (f"{v:.2f}ms" if r == "nginx" or not n else f"{v / n:.2f}x") for r, v in rows.items()
         }
-    grouped(ax, results, fixed, ("beacon-file", "nginx"), notes)
+    grouped(ax, results, fixed, ("beacon-file", "nginx", CONTROL), notes)
     ax.set_ylabel("p99 latency, ms (from scheduled send)")
     ax.set_title(
         f"Fixed rate {st['rate']:,.0f} req/s, {st['rate_duration_s']} s a round, open loop: p99"

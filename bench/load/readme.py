@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load.results import latest_full
-from bench.load.servers import REPO
+from bench.load.servers import CONTROL, REPO
 
 README = REPO / "README.md"
 BEGIN = "<!-- bench-load:begin (make bench-readme writes this part) -->"
@@ -79,12 +79,17 @@ def fixed_rate_line(res: dict[str, Any]) -> str:
     parts = []
     rounds = 1  # runs before the fixed rate had rounds hold one
     for shape, rows in res.get("fixed_rate", {}).items():
-        b, n = rows.get("beacon-file", {}), rows.get("nginx", {})
+        b, n, aa = rows.get("beacon-file", {}), rows.get("nginx", {}), rows.get(CONTROL, {})
         if "latency_us" in b and "latency_us" in n:
             rounds = max(rounds, b.get("rounds", 1))
             parts.append(
                 f"{res['shapes'][shape]['label']} {b['latency_us']['p99'] / 1000:.2f} ms vs "
                 f"{n['latency_us']['p99'] / 1000:.2f} ms"
+                + (
+                    f" (a second nginx {aa['latency_us']['p99'] / 1000:.2f} ms)"
+                    if aa.get("latency_us")
+                    else ""
+                )
             )
     rate = res["settings"]["rate"]
     of = f" (median of {rounds} rounds)" if rounds > 1 else ""

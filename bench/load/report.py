@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.load.servers import CONTROL
+
 MULTI = ("beacon-workers2", "nginx-workers2")
 
 
@@ -193,10 +195,19 @@ def target_lines(res: dict[str, Any]) -> list[str]:
             verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "NOT met")
             row.append(f"{verdict} ({t['text']})" if t["met"] is not None else "n/a")
         rows.append(row)
+    control = any(CONTROL in v for v in res["fixed_rate"].values())
     return [
         "",
         "Issue 13 targets (medians of this run; the aim beyond them: 0.9x nginx, then parity):",
         *table(["target", *(res["shapes"][s]["label"] for s in shapes)], rows),
+        *(
+            [
+                "  p99: \"nginx's own\" is a second, identical nginx's p99 over the first's in the"
+                " same fixed-rate run: how far apart two copies of one server land on this host."
+            ]
+            if control
+            else []
+        ),
     ]
 
 
@@ -236,7 +247,13 @@ def fixed_rate_lines(res: dict[str, Any], labels: dict[str, str]) -> list[str]:
         f"{st['rate_duration_s']} s, 32 connections each (latency from each request's scheduled"
         " send time: no coordinated omission); beacon and nginx side by side, both on CPU "
         f"{st['server_cpu']}, on one interleaved schedule, so the host's noise falls on both "
-        f"alike; {rounds} round(s), medians (max: the largest).",
+        f"alike; {rounds} round(s), medians (max: the largest)."
+        + (
+            f" {labels[CONTROL]}: a second nginx on the same schedule, the control: what"
+            " separates two identical servers here is noise."
+            if CONTROL in labels
+            else ""
+        ),
         *table(
             [
                 "shape",

@@ -39,7 +39,7 @@ from bench.load.procs import Reaper
 from bench.load.report import fmt_us, report
 from bench.load.results import new_stem, save
 from bench.load.runs import fixed_rate_run, idle_run, throughput_run
-from bench.load.servers import BROKER_WARMUP_S, REPO, Server, Unavailable, make_rows
+from bench.load.servers import BROKER_WARMUP_S, CONTROL, REPO, Nginx, Server, Unavailable, make_rows
 from bench.load.settings import ROWS, Settings, parse_args
 from bench.load.shapes import ORIGIN, QUERY, SHAPES, Shape
 from bench.load.summary import summarize, summarize_fixed, targets
@@ -124,28 +124,28 @@ def throughput(
 
 
 def side_runs(s: Settings, side: list[Server], shapes: list[Shape], tmp: Path) -> dict[str, Any]:
-    """The fixed-rate runs (per shape, `rounds` rounds of beacon (file) and nginx side by
-    side, medians) and the idle runs against each."""
+    """The fixed-rate runs (per shape, `rounds` rounds of beacon (file), nginx and the
+    control nginx side by side, medians) and the idle runs against beacon and nginx."""
     fixed: dict[str, dict[str, Any]] = {}
     idle: dict[str, Any] = {}
     for shape in shapes if s.fixed_rate else []:
         runs: dict[str, list[dict[str, Any]]] = {srv.name: [] for srv in side}
         for rnd in range(s.rounds):
             k = rnd % max(1, len(side))
-            pair = side[k:] + side[:k]  # who goes first on the schedule alternates too
-            names = " + ".join(srv.label for srv in pair)
+            order = side[k:] + side[:k]  # who goes first on the schedule alternates too
+            names = " + ".join(srv.label for srv in order)
             say(
                 f"fixed rate {s.rate:,.0f} req/s each, {shape.label}, round {rnd + 1}/"
                 f"{s.rounds}: {names}, side by side ..."
             )
             try:
-                got = fixed_rate_run(s, pair, shape, tmp / f"{shape.name}-rate-r{rnd}")
+                got = fixed_rate_run(s, order, shape, tmp / f"{shape.name}-rate-r{rnd}")
             except FAILURES as e:
-                got = {srv.name: {"unavailable": str(e)} for srv in pair}
+                got = {srv.name: {"unavailable": str(e)} for srv in order}
             for name, r in got.items():
                 runs[name].append(r)
         fixed[shape.name] = {name: summarize_fixed(rs) for name, rs in runs.items()}
-    for srv in side if s.idle else []:
+    for srv in [x for x in side if x.name != CONTROL] if s.idle else []:
         say(f"{s.idle_connections:,} idle conns: {srv.label} ...")
         try:
             idle[srv.name] = idle_run(s, srv, tmp / f"{srv.name}-idle")
@@ -180,6 +180,10 @@ def bench(s: Settings, reaper: Reaper, tmp: Path, results: dict[str, Any]) -> No
         results["rounds"][shape.name] = rows
         results["summary"][shape.name] = {name: summarize(runs) for name, runs in rows.items()}
     side = [x for x in servers if x.name in ("beacon-file", "nginx")]
+    if any(x.name == "nginx" for x in side):
+        control = Nginx(reaper, control=True)
+        side.append(control)
+        results["rows"][control.name] = control.label
     results.update(side_runs(s, side, shapes, tmp))
     for shape in shapes:
         cells = results["summary"][shape.name]

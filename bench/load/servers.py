@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 #: Extra warm-up of the first file + Kafka run, for the broker (see Beacon.extra_warmup_s).
 BROKER_WARMUP_S = 30
+#: The fixed-rate run's control row: a second, identical nginx.
+CONTROL = "nginx-aa"
 
 
 class Unavailable(Exception):
@@ -187,11 +189,15 @@ class Beacon(Server):
 
 
 class Nginx(Server):
-    def __init__(self, reaper: Reaper, *, workers: int = 1) -> None:
+    def __init__(self, reaper: Reaper, *, workers: int = 1, control: bool = False) -> None:
+        """`control`: a second nginx beside the first in the fixed-rate run, the A/A pair
+        whose p99 ratio is that run's noise floor (docs/performance.md, "The p99 target")."""
         super().__init__(reaper)
         self.workers = workers
         self.name = "nginx" if workers == 1 else f"nginx-workers{workers}"
         self.label = "nginx empty_gif" + (f" x{workers} workers" if workers > 1 else "")
+        if control:
+            self.name, self.label = CONTROL, "nginx again (A/A)"
 
     def prepare(self) -> None:
         (self.workdir / "tmp").mkdir()

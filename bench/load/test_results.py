@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.load import readme
 from bench.load.results import latest_full, new_stem
+from bench.load.servers import CONTROL
 from bench.load.summary import summarize_fixed, targets
 
 DAY = dt.date(2026, 12, 2)
@@ -66,6 +67,22 @@ def test_targets_are_judged_on_the_run_figures() -> None:
     assert got["RSS < 60 MB"]["met"] is False  # the Kafka row's 61 MB
     assert got["GC avg pause < 100 µs"]["met"] is True
     assert got["Kafka keeps up"]["met"] is True
+
+
+def test_the_p99_target_shows_what_two_nginx_differ_by_and_is_judged_on_beacon_alone() -> None:
+    def fixed(beacon: float, control: float) -> dict[str, Any]:
+        p99 = {"beacon-file": beacon, "nginx": 200.0, CONTROL: control}
+        return {row: {"latency_us": {"p99": v}} for row, v in p99.items()}
+
+    def p99_target(f: dict[str, Any]) -> dict[str, Any]:
+        return next(
+            t for t in targets(cells(85.0, 75.0, 100.0), f) if t["target"].startswith("p99")
+        )
+
+    missed = p99_target(fixed(300.0, 290.0))
+    assert (missed["met"], missed["text"]) == (False, "1.50x; nginx's own 1.45x")
+    met = p99_target(fixed(220.0, 400.0))
+    assert (met["met"], met["text"]) == (True, "1.10x; nginx's own 2.00x")
 
 
 def test_unmeasured_targets_are_na_not_failed() -> None:
