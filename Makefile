@@ -79,7 +79,7 @@ test-deb: deb
 # fixed-rate and idle runs (bench/load/run.py). BENCH_QUICK=1 for a short run;
 # BENCH_ARGS="--help" for every knob. bench-readme: the latest full run's tables into README.md.
 # bench-load-test: the harness's own fast checks (what wrk sends, each server's answers).
-.PHONY: bench-readme bench-load-test bench-stall bench-profile
+.PHONY: bench-readme bench-load-test bench-stall bench-profile bench-noise
 bench-load: build-prod
 	scripts/bench-deps
 	$(PY) -m bench.load.run $(BENCH_ARGS)
@@ -97,6 +97,12 @@ bench-stall: build-prod
 bench-profile: build-prod
 	scripts/bench-deps
 	$(PY) -m bench.load.profile $(BENCH_ARGS)
+
+# bench-noise: how far apart two identical servers' fixed-rate p99 land on this host, beside
+# beacon's, over 10/30/60 s windows of one 300 s run (bench/load/noise.py).
+bench-noise: build-prod
+	scripts/bench-deps
+	$(PY) -m bench.load.noise $(BENCH_ARGS)
 
 bench-load-test: build-prod
 	scripts/bench-deps

@@ -83,6 +83,7 @@ class _Target:
     idle: deque[_Conn] = field(default_factory=deque)
     backlog: deque[float] = field(default_factory=deque)  # due times waiting for a connection
     corrected: list[float] = field(default_factory=list)
+    dues: list[float] = field(default_factory=list)  # each answered request's due time
     service: list[float] = field(default_factory=list)
     send_lag: list[float] = field(default_factory=list)  # sent - due
     statuses: dict[str, int] = field(default_factory=dict)
@@ -104,6 +105,7 @@ class _Target:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         del c.buf[:end]
         self.corrected.append(done - c.due)
+        self.dues.append(c.due)
         self.service.append(done - c.sent)
         self.send_lag.append(c.sent - c.due)
         c.busy = False
@@ -130,6 +132,10 @@ class _Target:
             "send_lag_us": summarize_us(self.send_lag),
         }
 
+    def samples(self, t0: float) -> list[tuple[float, float]]:
+        """(due time from the run's start, latency), both in s, per answered request."""
+        return [(due - t0, lat) for due, lat in zip(self.dues, self.corrected, strict=True)]
+
 
 def run(
     servers: list[tuple[int, bytes]],
@@ -138,11 +144,13 @@ def run(
     connections: int = 32,
     host: str = "127.0.0.1",
     spin_s: float = 0.002,
+    samples: bool = False,
 ) -> list[dict[str, object]]:
     """Sends `rate` req/s for `duration_s` to each of `servers` ((port, request bytes)),
     interleaved on one schedule (request i to server i % len(servers)), so that whatever
     slows the machine at a moment slows each server's requests alike; returns counts and
-    latency summaries (µs) per server, in order."""
+    latency summaries (µs) per server, in order, and with `samples` every request's
+    (due time, latency) under "samples"."""
     sel = selectors.DefaultSelector()
     targets = [_Target(port, request) for port, request in servers]
     for t in targets:
@@ -200,7 +208,11 @@ def run(
             key.fileobj.close()  # type: ignore[union-attr]
         sel.close()
     elapsed = time.perf_counter() - t0
-    return [t.result(rate, duration_s, connections, elapsed) for t in targets]
+    out = [t.result(rate, duration_s, connections, elapsed) for t in targets]
+    if samples:
+        for r, t in zip(out, targets, strict=True):
+            r["samples"] = t.samples(t0)
+    return out
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ KINDS: dict[str, Callable[[Reaper], Server]] = {
     "beacon": lambda r: Beacon(r),
     "nginx": lambda r: Nginx(r),
     "nginx-workers2": lambda r: Nginx(r, workers=2),
+    "nginx-aa": lambda r: Nginx(r, control=True),  # the fixed-rate run's control
     "python-ref": lambda r: PythonRef(r),
 }
 
