@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.load.results import latest_full
 from bench.load.servers import CONTROL, REPO
+from bench.load.summary import OWN_P99
 
 README = REPO / "README.md"
 BEGIN = "<!-- bench-load:begin (make bench-readme writes this part) -->"
@@ -94,15 +95,11 @@ def fixed_rate_line(res: dict[str, Any]) -> str:
     rate = res["settings"]["rate"]
     of = f" (median of {rounds} rounds)" if rounds > 1 else ""
     control = any(CONTROL in rows for rows in res.get("fixed_rate", {}).values())
-    why = (
-        ' The second nginx runs on the same schedule as the control: "nginx\'s own" above is'
-        " its p99 over the first's, what two copies of one server differ by on this host."
-    )
     return (
         f"p99 at {rate:,.0f} req/s{of}, beacon file vs nginx: "
         + "; ".join(parts)
         + "."
-        + (why if control else "")
+        + (f" {OWN_P99}" if control else "")
         if parts
         else ""
     )

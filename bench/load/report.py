@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.load.servers import CONTROL
+from bench.load.summary import OWN_P99
 
 MULTI = ("beacon-workers2", "nginx-workers2")
 
@@ -200,14 +201,7 @@ def target_lines(res: dict[str, Any]) -> list[str]:
         "",
         "Issue 13 targets (medians of this run; the aim beyond them: 0.9x nginx, then parity):",
         *table(["target", *(res["shapes"][s]["label"] for s in shapes)], rows),
-        *(
-            [
-                "  p99: \"nginx's own\" is a second, identical nginx's p99 over the first's in the"
-                " same fixed-rate run: how far apart two copies of one server land on this host."
-            ]
-            if control
-            else []
-        ),
+        *([f"  p99: {OWN_P99}"] if control else []),
     ]
 
 

@@ -17,6 +17,11 @@ RSS_MB = 60.0
 GC_AVG_US = 100.0
 KAFKA_KEEPS_UP = 0.99  # delivered/s over accepted/s
 BEACON_ROWS = ("beacon-file", "beacon-kafka")
+#: What the p99 target's second figure is (the printed targets and the README's line say it).
+OWN_P99 = (
+    "\"nginx's own\" is a second, identical nginx's p99 over the first's in the same fixed-rate"
+    " run: how far apart two copies of one server land on this host."
+)
 
 
 def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
