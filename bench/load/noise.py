@@ -24,6 +24,7 @@ from typing import cast
 from bench.load import paced
 from bench.load.procs import Reaper
 from bench.load.report import fmt_us
+from bench.load.runs import checked_probe
 from bench.load.servers import CONTROL, Nginx, Server, make_rows
 from bench.load.settings import Settings
 from bench.load.shapes import SHAPES
@@ -86,6 +87,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="beacon-noise-") as tmp:
             for srv in servers:
                 srv.start(Path(tmp) / srv.name, s.server_cpu)
+                checked_probe(srv, shape)  # a wrong answer is not measured as latency
             targets = [(srv.port, shape.render(f"127.0.0.1:{srv.port}")) for srv in servers]
             os.sched_setaffinity(0, {int(s.client_cpu)})  # the client on the other CPU
             print(f"bench-noise: {shape.label}, {s.rate:,.0f} req/s each, {args.duration:.0f} s")
@@ -95,6 +97,9 @@ def main() -> None:
                 srv.stop()
     finally:
         reaper.kill_all()
+    for srv, r in zip(servers, got, strict=True):
+        if r["errors"] or r["answered"] != r["sent"]:
+            print(f"bench-noise: {srv.label}: {r['errors']} errors, {r['statuses']}")
     samples = [cast(list[tuple[float, float]], r["samples"]) for r in got]
     report([srv.label for srv in servers], samples, args.duration)
 
