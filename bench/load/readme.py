@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.load.results import latest_full
 from bench.load.servers import CONTROL, REPO
-from bench.load.summary import OWN_P99
+from bench.load.summary import own_p99_note
 
 README = REPO / "README.md"
 BEGIN = "<!-- bench-load:begin (make bench-readme writes this part) -->"
@@ -94,12 +94,12 @@ def fixed_rate_line(res: dict[str, Any]) -> str:
             )
     rate = res["settings"]["rate"]
     of = f" (median of {rounds} rounds)" if rounds > 1 else ""
-    control = any(CONTROL in rows for rows in res.get("fixed_rate", {}).values())
+    own = own_p99_note(res)
     return (
         f"p99 at {rate:,.0f} req/s{of}, beacon file vs nginx: "
         + "; ".join(parts)
         + "."
-        + (f" {OWN_P99}" if control else "")
+        + (f" {own}" if own else "")
         if parts
         else ""
     )

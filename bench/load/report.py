@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.load.servers import CONTROL
-from bench.load.summary import OWN_P99
+from bench.load.summary import own_p99_note
 
 MULTI = ("beacon-workers2", "nginx-workers2")
 
@@ -196,12 +196,12 @@ def target_lines(res: dict[str, Any]) -> list[str]:
             verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "NOT met")
             row.append(f"{verdict} ({t['text']})" if t["met"] is not None else "n/a")
         rows.append(row)
-    control = any(CONTROL in v for v in res["fixed_rate"].values())
+    own = own_p99_note(res)
     return [
         "",
         "Issue 13 targets (medians of this run; the aim beyond them: 0.9x nginx, then parity):",
         *table(["target", *(res["shapes"][s]["label"] for s in shapes)], rows),
-        *([f"  p99: {OWN_P99}"] if control else []),
+        *([f"  p99: {own}"] if own else []),
     ]
 
 

@@ -24,6 +24,11 @@ OWN_P99 = (
 )
 
 
+def own_p99_note(res: dict[str, Any]) -> str:
+    """OWN_P99 for a run whose fixed-rate runs had the control row, else "" (older runs)."""
+    return OWN_P99 if any(CONTROL in rows for rows in res.get("fixed_rate", {}).values()) else ""
+
+
 def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in obj.items():

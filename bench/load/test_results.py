@@ -11,7 +11,7 @@ from typing import Any
 from bench.load import readme
 from bench.load.results import latest_full, new_stem
 from bench.load.servers import CONTROL
-from bench.load.summary import summarize_fixed, targets
+from bench.load.summary import OWN_P99, own_p99_note, summarize_fixed, targets
 
 DAY = dt.date(2026, 12, 2)
 
@@ -83,6 +83,15 @@ def test_the_p99_target_shows_what_two_nginx_differ_by_and_is_judged_on_beacon_a
     assert (missed["met"], missed["text"]) == (False, "1.50x; nginx's own 1.45x")
     met = p99_target(fixed(220.0, 400.0))
     assert (met["met"], met["text"]) == (True, "1.10x; nginx's own 2.00x")
+
+
+def test_the_own_p99_note_comes_only_with_a_run_that_had_the_control() -> None:
+    with_control: dict[str, Any] = {
+        "fixed_rate": {"bare": {"beacon-file": {}, "nginx": {}, CONTROL: {}}}
+    }
+    before_it: dict[str, Any] = {"fixed_rate": {"bare": {"beacon-file": {}, "nginx": {}}}}
+    assert own_p99_note(with_control) == OWN_P99
+    assert own_p99_note(before_it) == own_p99_note({}) == ""
 
 
 def test_unmeasured_targets_are_na_not_failed() -> None:
