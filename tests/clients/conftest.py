@@ -3,17 +3,36 @@ Chromium loads (known before the server starts: the flavor allows it)."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from support import clients
-from support.beacon_server import BeaconServer, free_port
+from support.beacon_server import BeaconServer
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 @pytest.fixture(scope="session")
-def page_port() -> int:
-    return free_port()
+def page_port() -> Iterator[int]:
+    """Serves tests/support/clients/pages/ for the session on a port the kernel picks as it
+    binds: a port found free first and bound later, when Chromium's tests start, could be
+    taken in between as another test's ephemeral client port (it was, once: EADDRINUSE)."""
+    handler = functools.partial(_Quiet, directory=str(clients.HERE / "pages"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture(scope="session")

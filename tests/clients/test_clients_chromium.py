@@ -5,10 +5,7 @@ with keepalive and credentials, and a beacon sent from `pagehide` while the page
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -22,32 +19,12 @@ from support.chromium import Chromium, Page
 
 pytestmark = pytest.mark.clients
 
-PAGES = clients.HERE / "pages"
-
 # Values a page may put in a pixel: non-ASCII, emoji, every reserved character, spaces.
 AWKWARD = ["ελληνικά", "😀 🎉", "&=+%#?/", "a b  c", "100% ok?", "x+y=z", "it's (ok)*!~", ""]
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def page_server(page_port: int) -> Iterator[None]:
-    """Serves tests/support/clients/pages/ at the page origin (http://localhost:<port>)."""
-    handler = functools.partial(_Quiet, directory=str(PAGES))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", page_port), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser(page_server: None) -> Iterator[Chromium]:
+def browser() -> Iterator[Chromium]:
     with Chromium() as b:
         yield b
 
